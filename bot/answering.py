@@ -1,0 +1,279 @@
+"""Question → extractive answer with exact-span citations, or a refusal. No Discord here.
+
+The answer is made of whole sentences of the retrieved chunks, each followed by its marker
+``[n]``; citation n quotes exactly ``article.text[start:end]`` of that sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+from functools import lru_cache
+
+from index.chunking import node_sentences
+from index.library import Library
+from index.retrieval import Hit
+
+REFUSAL = "The indexed articles don't say — I couldn't find an answer to that in them."
+DEFAULT_MAX_QUESTION_CHARS = 500
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as given; the message tells the asker why and what to do."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc: str
+    title: str
+    source: str | None
+    published: str | None
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    backend: str = "extractive"
+    fallback_reason: str | None = None
+    index_version: str | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if data["fallback_reason"] is None:
+            del data["fallback_reason"]
+        return data
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    max_sentences: int = 3
+    chunks_considered: int = 6
+    # Refuse unless the best sentence covers this share of the question's (idf-weighted) terms...
+    min_coverage: float = 0.45
+    # ...and coverage plus the best chunk's cosine similarity to the question reaches this: a
+    # full lexical match needs little semantic support, a partial one needs more.
+    min_support: float = 0.8
+    # Extra sentences must score at least this share of the best one.
+    relative_cutoff: float = 0.6
+
+
+# ---------------------------------------------------------------- question checks
+
+_SCRIPT_NAMES = {"CYRILLIC": "Cyrillic", "ARABIC": "Arabic", "CJK": "Chinese/Japanese", "HIRAGANA": "Japanese",
+                 "KATAKANA": "Japanese", "HANGUL": "Korean", "GREEK": "Greek", "HEBREW": "Hebrew", "DEVANAGARI": "Devanagari"}
+_FOREIGN_FUNCTION_WORDS = frozenset("que qué quién cuál dónde cómo el los las der die das und ist wer wie was wo est le les qui quoi où comment une des il chi cosa dove".split())
+_ENGLISH_WORDS = frozenset("the a an of to in on and is are was were did do does what who whom which where when why how will would can could should has have had about with from by for".split())
+
+
+def _script(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return next((label for key, label in _SCRIPT_NAMES.items() if name.startswith(key)), "LATIN" if ch.isascii() or "LATIN" in name else "OTHER")
+
+
+def clean_question(raw: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str:
+    """Normalise a question or raise QuestionError naming what is wrong with it."""
+    if not isinstance(raw, str):
+        raise QuestionError("The question must be text.")
+    # Zero-width and other invisible format characters carry no meaning; drop them.
+    text = "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"})
+    if bad:
+        raise QuestionError(f"The question contains control characters ({', '.join(bad[:3])}); please send plain text.")
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("The question is empty. Ask something about the indexed articles, e.g. “What did Putin agree to?”")
+    if len(text) > max_chars:
+        raise QuestionError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it.")
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters and not any(ch.isdigit() for ch in text):
+        raise QuestionError("The question has no words in it (only symbols or emoji). Please ask in words.")
+    scripts = [_script(ch) for ch in letters]
+    foreign = [s for s in scripts if s != "LATIN"]
+    if len(foreign) > 0.3 * len(scripts):
+        name = max(set(foreign), key=foreign.count)
+        name = "a non-Latin" if name == "OTHER" else f"{name}"
+        raise QuestionError(f"The question looks like it is written in {name} script; I can only answer questions in English (the articles and the search model are English).")
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    if len(words) >= 3 and not _ENGLISH_WORDS.intersection(words) and _FOREIGN_FUNCTION_WORDS.intersection(words):
+        raise QuestionError("The question does not look like English; I can only answer questions in English (the articles and the search model are English).")
+    return text
+
+
+# ---------------------------------------------------------------- follow-ups
+
+_FOLLOW_UP = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b|\b(it|they|them|he|she|his|her|their|that|this|those|these|there)\b", re.I)
+
+
+def contextualize(question: str, history: list[str]) -> str:
+    """The retrieval query for a follow-up: short or pronoun-led questions borrow the previous question."""
+    if not history:
+        return question
+    if len(question.split()) <= 6 or _FOLLOW_UP.search(question):
+        return f"{history[-1]} {question}"
+    return question
+
+
+# ---------------------------------------------------------------- lexical matching
+
+# Irregular past forms the stemmer cannot relate to their verb ("led" ~ "leading").
+_IRREGULAR = dict(
+    pair.split(":")
+    for pair in """led:lead said:say says:say met:meet won:win took:take taken:take gave:give given:give made:make
+    held:hold sought:seek told:tell began:begin begun:begin went:go gone:go came:come saw:see seen:see thought:think
+    brought:bring left:leave struck:strike fought:fight spoke:speak spoken:speak wrote:write written:write
+    chose:choose chosen:choose rose:rise fell:fall fallen:fall paid:pay sold:sell bought:buy sent:send spent:spend
+    kept:keep lost:lose meant:mean felt:feel stood:stand ran:run grew:grow grown:grow drew:draw knew:know known:know
+    threw:throw shown:show withdrew:withdraw withdrawn:withdraw agreed:agree""".split()
+)
+_QUESTION_WORDS = frozenset("what who whom whose which where when why how did does do is are was were according".split())
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from llama_index.core.utils import globals_helper
+
+    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed content words, in order of first appearance, without stop words."""
+    stop = _stopwords()
+    words = [_IRREGULAR.get(w, w) for w in _WORD.findall(text.lower()) if w not in stop]
+    return list(dict.fromkeys(_stemmer().stemWords(words)))
+
+
+def term_weights(terms: list[str], retriever, min_docs: int = 50) -> dict[str, float]:
+    """BM25-style idf of each term over the chunks; the document count is floored so that a
+    tiny corpus (one article, three chunks) still weighs rare and common words apart."""
+    bm25 = retriever.version.bm25.bm25
+    n = max(min_docs, int(bm25.scores["num_docs"]))
+    indptr = bm25.scores["indptr"]
+    weights = {}
+    for term in terms:
+        token_id = bm25.vocab_dict.get(term)
+        df = int(indptr[token_id + 1] - indptr[token_id]) if token_id is not None and token_id + 1 < len(indptr) else 0
+        weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return weights
+
+
+# ---------------------------------------------------------------- composing
+
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    start: int
+    end: int
+    coverage: float
+    score: float
+
+
+class Answerer:
+    """Extractive answers from a Library."""
+
+    def __init__(self, library: Library, config: AnswerConfig = AnswerConfig(), max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS):
+        self.library = library
+        self.config = config
+        self.max_question_chars = max_question_chars
+
+    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        t0 = time.perf_counter()
+        question = clean_question(question, self.max_question_chars)
+        retriever = self.library.retriever  # one version for the whole answer
+        query = contextualize(question, history or [])
+        t1 = time.perf_counter()
+        hits = retriever.search(query, top_k=max(self.config.chunks_considered, retriever.config.top_k))
+        t2 = time.perf_counter()
+        answer = self.compose(question, query, hits[: self.config.chunks_considered], retriever)
+        t3 = time.perf_counter()
+        answer.timings_ms = {"retrieve": round((t2 - t1) * 1000, 1), "compose": round((t3 - t2) * 1000, 1), "total": round((t3 - t0) * 1000, 1)}
+        answer.index_version = retriever.version.name
+        return answer
+
+    def compose(self, question: str, query: str, hits: list[Hit], retriever) -> Answer:
+        terms = content_terms(query)
+        idf = term_weights(terms, retriever)
+        total = sum(idf.values()) or 1.0
+        candidates: list[_Candidate] = []
+        for hit in hits:
+            text = hit.node.text
+            base = hit.node.start_char_idx or 0
+            for start, end in node_sentences(hit.node):
+                sentence_terms = set(content_terms(text[start - base : end - base]))
+                coverage = sum(idf[t] for t in terms if t in sentence_terms) / total
+                candidates.append(_Candidate(hit, start, end, coverage, coverage * (0.5 + 0.5 * hit.score)))
+        best_dense = max((h.dense for h in hits), default=0.0)
+        candidates.sort(key=lambda c: -c.score)
+        best = candidates[0] if candidates else None
+        if best is None or best.coverage < self.config.min_coverage or best.coverage + best_dense < self.config.min_support:
+            return Answer(question=question, answer=REFUSAL, refused=True)
+        chosen: list[_Candidate] = []
+        seen_texts: set[str] = set()
+        for cand in candidates:
+            if len(chosen) >= self.config.max_sentences or cand.score < self.config.relative_cutoff * candidates[0].score:
+                break
+            key = " ".join(_quote(cand).lower().split())
+            doc = cand.hit.node.metadata.get("doc")
+            if key in seen_texts or any(c.hit.node.metadata.get("doc") == doc and c.start < cand.end and cand.start < c.end for c in chosen):
+                continue
+            seen_texts.add(key)
+            chosen.append(cand)
+        # Read in article order within each article, articles in order of their best sentence.
+        order = {}
+        for cand in chosen:
+            order.setdefault(cand.hit.node.metadata.get("doc"), len(order))
+        chosen.sort(key=lambda c: (order[c.hit.node.metadata.get("doc")], c.start))
+        citations = []
+        parts = []
+        for n, cand in enumerate(chosen, start=1):
+            meta = cand.hit.node.metadata
+            quote = _quote(cand)
+            citations.append(Citation(n, meta.get("doc"), meta.get("title"), meta.get("source"), meta.get("published"), quote, cand.start, cand.end))
+            parts.append(_with_marker(quote, n))
+        return Answer(question=question, answer=" ".join(parts), refused=False, citations=citations)
+
+
+def _quote(cand: _Candidate) -> str:
+    base = cand.hit.node.start_char_idx or 0
+    return cand.hit.node.text[cand.start - base : cand.end - base]
+
+
+_TRAILING = re.compile(r"([.!?…]+[»\"”’')\]]*)$")
+
+
+def _with_marker(sentence: str, n: int) -> str:
+    """``Putin accepted … proposal [1].`` — the marker goes before the closing punctuation."""
+    match = _TRAILING.search(sentence)
+    if match and match.group(1)[-1] in ".!?…":
+        return f"{sentence[: match.start()]} [{n}]{match.group(1)}"
+    return f"{sentence} [{n}]"
+
+
+def answerer_from_settings(settings, embed_model=None) -> Answerer:
+    """The one way the CLI, the bot and the tests build an answerer from Settings."""
+    config = AnswerConfig(
+        max_sentences=settings.answer_max_sentences,
+        min_coverage=settings.refusal_min_coverage,
+        min_support=settings.refusal_min_support,
+    )
+    return Answerer(Library(settings.library_config(), embed_model), config, settings.max_question_chars)

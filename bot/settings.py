@@ -1,0 +1,77 @@
+"""All settings, from the environment and ``.env`` (every one is documented in .env.example)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from index.articles import DEFAULT_MAX_ARTICLE_BYTES
+from index.chunking import ChunkingConfig
+from index.library import LibraryConfig
+from index.retrieval import RetrievalConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- corpus, index and retrieval
+    corpus_dir: Path = Path("seeds")
+    data_dir: Path = Path("data")
+    max_article_bytes: int = Field(DEFAULT_MAX_ARTICLE_BYTES, gt=0)
+    chunk_tokens: int = Field(200, ge=32, le=240)
+    chunk_overlap_tokens: int = Field(40, ge=0, le=120)
+    top_k: int = Field(10, ge=1, le=50)
+    fusion_candidates: int = Field(50, ge=1, le=500)
+    bm25_weight: float = Field(0.6, ge=0)
+    dense_weight: float = Field(0.4, ge=0)
+
+    # --- answers
+    max_question_chars: int = Field(500, ge=10, le=4000)
+    answer_max_sentences: int = Field(3, ge=1, le=8)
+    refusal_min_coverage: float = Field(0.45, ge=0, le=1)
+    refusal_min_support: float = Field(0.8, ge=0, le=2)
+
+    # --- Discord
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None  # sync slash commands to this guild only (instant; for development)
+    discord_api_base: str | None = None  # another Discord-compatible REST base, e.g. http://127.0.0.1:PORT/api/v10
+    discord_gateway_url: str | None = None  # and its gateway, e.g. ws://127.0.0.1:PORT/
+    mention_answers: bool = True  # answer @mentions and thread follow-ups (needs the message content intent)
+    answer_channel_ids: Annotated[list[int], NoDecode] = []  # if set, @mentions are answered only there
+    admin_role_ids: Annotated[list[int], NoDecode] = []
+    admin_user_ids: Annotated[list[int], NoDecode] = []
+    rate_limit_questions: int = Field(5, ge=1)
+    rate_limit_seconds: float = Field(60.0, gt=0)
+    max_attachment_bytes: int = Field(1_000_000, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("answer_channel_ids", "admin_role_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value):
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    def library_config(self) -> LibraryConfig:
+        return LibraryConfig(
+            data_dir=self.data_dir,
+            corpus_dir=self.corpus_dir,
+            chunking=ChunkingConfig(self.chunk_tokens, self.chunk_overlap_tokens),
+            retrieval=RetrievalConfig(self.top_k, self.fusion_candidates, self.bm25_weight, self.dense_weight),
+            max_article_bytes=self.max_article_bytes,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

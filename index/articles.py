@@ -1,0 +1,175 @@
+"""Reading article files: validation, metadata (header block or sidecar), stable ids.
+
+Offsets everywhere in the project index into ``Article.text``: the file's bytes decoded as
+UTF-8 (a leading byte-order mark removed), with no newline translation, so a citation's
+``text[start:end]`` is exactly what the file holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ARTICLE_SUFFIXES = (".txt", ".md")
+SIDECAR_SUFFIX = ".meta"
+DEFAULT_MAX_ARTICLE_BYTES = 5_000_000
+_HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z _-]{0,40}):[ \t]*(.*?)[ \t]*$")
+_HEX_OR_NUMBER = re.compile(r"^(?:[0-9a-f]{6,}|\d+)$", re.IGNORECASE)
+
+
+class CorpusError(Exception):
+    """The corpus as a whole cannot be used (missing directory, no readable article)."""
+
+
+class ArticleError(Exception):
+    """One file cannot be used as an article; the message says why."""
+
+
+@dataclass(frozen=True)
+class Article:
+    doc_id: str  # path relative to the corpus dir, POSIX separators: stable across runs
+    text: str
+    body_start: int  # offset where the article body begins (after any metadata header)
+    content_hash: str  # sha256 of the file bytes and its sidecar, if any
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.metadata.get("title") or readable_title(self.doc_id, self.text[self.body_start :])
+
+    @property
+    def source(self) -> str | None:
+        return self.metadata.get("source") or None
+
+    @property
+    def published(self) -> str | None:
+        return self.metadata.get("published") or None
+
+    @property
+    def body(self) -> str:
+        return self.text[self.body_start :]
+
+
+@dataclass
+class CorpusLoad:
+    articles: list[Article]
+    skipped: list[tuple[str, str]]  # (doc_id, reason)
+
+
+def parse_header(text: str) -> tuple[dict[str, str], int]:
+    """Parse a leading ``Title:``/``Source:``/... block ended by a blank line.
+
+    Returns the metadata (lower-case keys) and the offset where the body starts; a text whose
+    first line is not ``Title: ...`` has no header.
+    """
+    if not text.startswith("Title:"):
+        return {}, 0
+    metadata: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        newline = text.find("\n", pos)
+        line_end = len(text) if newline == -1 else newline
+        line = text[pos:line_end].rstrip("\r")
+        next_pos = line_end + 1
+        if not line.strip():
+            return metadata, min(next_pos, len(text))
+        match = _HEADER_LINE.match(line)
+        if not match:
+            # Not a header after all (a body line right after "Title:"): the body starts here.
+            return metadata, pos
+        metadata[match.group(1).strip().lower()] = match.group(2)
+        pos = next_pos
+    return metadata, len(text)
+
+
+def readable_title(doc_id: str, body: str) -> str:
+    """A title for a file without metadata: its name in words, else its first words."""
+    stem = Path(doc_id).stem
+    words = [w for w in re.split(r"[_\-\s.]+", stem) if w and not _HEX_OR_NUMBER.match(w)]
+    if words:
+        return " ".join(words).strip().capitalize()
+    first_line = body.strip().split("\n", 1)[0]
+    first_sentence = re.split(r"(?<=[.!?])\s", first_line, maxsplit=1)[0]
+    if len(first_sentence) > 80:
+        first_sentence = first_sentence[:80].rsplit(" ", 1)[0] + "…"
+    return first_sentence or stem
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise ArticleError("binary file (contains NUL bytes), not a text article")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(
+            f"not UTF-8 (invalid byte 0x{data[exc.start]:02x} at byte {exc.start}); save it as UTF-8"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    controls = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > 0.01 * min(len(text), 8192):
+        raise ArticleError("binary file (too many control characters), not a text article")
+    return text
+
+
+def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Article:
+    doc_id = path.relative_to(corpus_dir).as_posix()
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ArticleError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
+        data = path.read_bytes()
+    except PermissionError:
+        raise ArticleError("cannot be read: permission denied") from None
+    except OSError as exc:
+        raise ArticleError(f"cannot be read: {exc.strerror or exc}") from None
+    text = _decode(data)
+    metadata, body_start = parse_header(text)
+    digest = hashlib.sha256(data)
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        try:
+            sidecar_bytes = sidecar.read_bytes()
+            sidecar_meta, _ = parse_header(_decode(sidecar_bytes).lstrip())
+        except (OSError, ArticleError) as exc:
+            log.warning("%s: ignoring unreadable metadata sidecar (%s)", doc_id, exc)
+        else:
+            digest.update(b"\0sidecar\0" + sidecar_bytes)
+            metadata = {**metadata, **sidecar_meta}
+    if not text[body_start:].strip():
+        raise ArticleError("empty file (no article text)" if not text.strip() else "no article text after the header")
+    return Article(doc_id, text, body_start, digest.hexdigest(), metadata)
+
+
+def iter_article_paths(corpus_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in corpus_dir.rglob("*")
+        if p.suffix.lower() in ARTICLE_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+    )
+
+
+def load_corpus(corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> CorpusLoad:
+    """Read every .txt/.md article under ``corpus_dir``; bad files are skipped with a reason."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus directory {corpus_dir} does not exist (set CORPUS_DIR or create it)")
+    articles: list[Article] = []
+    skipped: list[tuple[str, str]] = []
+    for path in iter_article_paths(corpus_dir):
+        try:
+            articles.append(read_article(path, corpus_dir, max_bytes))
+        except ArticleError as exc:
+            doc_id = path.relative_to(corpus_dir).as_posix()
+            log.warning("skipping %s: %s", doc_id, exc)
+            skipped.append((doc_id, str(exc)))
+    if not articles:
+        detail = f"; skipped: {', '.join(f'{d} ({r})' for d, r in skipped)}" if skipped else ""
+        raise CorpusError(f"no readable .txt/.md articles in {corpus_dir}{detail}")
+    return CorpusLoad(articles, skipped)
