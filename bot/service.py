@@ -1,0 +1,47 @@
+"""The async face of answering for the Discord bot: CPU work runs off the event loop.
+
+Embedding, retrieval and composing run in a small dedicated thread pool, so the gateway
+heartbeat and other users are never blocked, and a burst of questions queues there instead of
+spawning a thread each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from bot.answering import Answer, Answerer, answerer_from_settings
+from index.store import Progress, ReindexReport
+
+
+class AnswerService:
+    def __init__(self, answerer: Answerer, workers: int = 2):
+        self.answerer = answerer
+        self.library = answerer.library
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
+        # Re-indexing gets its own thread so questions keep being answered meanwhile.
+        self._reindex_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
+
+    @classmethod
+    def from_settings(cls, settings, embed_model=None) -> "AnswerService":
+        return cls(answerer_from_settings(settings, embed_model))
+
+    async def _run(self, executor, func, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(executor, partial(func, *args, **kwargs))
+
+    async def warm(self) -> None:
+        await self._run(self._executor, self.library.warm)
+
+    async def ask(self, question: str, history: list[str] | None = None) -> Answer:
+        """Raises bot.answering.QuestionError for a question that cannot be asked as given."""
+        return await self._run(self._executor, self.answerer.ask, question, history)
+
+    async def reindex(self, progress: Progress | None = None) -> ReindexReport:
+        """Raises index.store.IndexBusyError when one is already running. ``progress`` is
+        called from the re-index thread: hop back to the loop with call_soon_threadsafe."""
+        return await self._run(self._reindex_executor, self.library.reindex, progress)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=False)
+        self._reindex_executor.shutdown(wait=False, cancel_futures=True)
