@@ -1,0 +1,57 @@
+"""Shared fixtures: the real bundled embedding model (loaded once) and small real indexes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT = Path(__file__).resolve().parent.parent
+SEEDS = PROJECT / "seeds"
+DEV_QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.dev.jsonl"
+
+
+@pytest.fixture(scope="session")
+def embed_model():
+    from index.embedding import load_embed_model
+
+    return load_embed_model()
+
+
+@pytest.fixture
+def corpus_dir(tmp_path) -> Path:
+    """A writable copy of seeds/ (article + metadata sidecar)."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def make_settings(tmp_path, corpus_dir):
+    """Settings pointing at a temporary corpus and data dir, ignoring any .env file."""
+    from bot.settings import Settings
+
+    def make(**overrides):
+        values = {"corpus_dir": corpus_dir, "data_dir": tmp_path / "data"} | overrides
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seed_answerer(tmp_path_factory, embed_model):
+    """An Answerer over a real index of seeds/, built once per test session."""
+    from bot.answering import answerer_from_settings
+    from bot.settings import Settings
+
+    data = tmp_path_factory.mktemp("seed-data")
+    settings = Settings(_env_file=None, corpus_dir=SEEDS, data_dir=data)
+    answerer = answerer_from_settings(settings, embed_model)
+    answerer.library.warm()
+    return answerer
