@@ -17,7 +17,7 @@ from index.retrieval import RetrievalConfig
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # --- corpus, index and retrieval
     corpus_dir: Path = Path("seeds")
