@@ -77,6 +77,9 @@ _FOREIGN_FUNCTION_WORDS = frozenset("que qué quién cuál dónde cómo el los l
 _ENGLISH_WORDS = frozenset("the a an of to in on and is are was were did do does what who whom which where when why how will would can could should has have had about with from by for".split())
 
 
+_DISCORD_MARKUP = re.compile(r"<@[!&]?\d+>|<#\d+>|<a?:\w+:\d+>|@(?:everyone|here)\b|[*_`~|]+|^\s*>+", re.M)
+
+
 def _script(ch: str) -> str:
     name = unicodedata.name(ch, "")
     return next((label for key, label in _SCRIPT_NAMES.items() if name.startswith(key)), "LATIN" if ch.isascii() or "LATIN" in name else "OTHER")
@@ -91,6 +94,8 @@ def clean_question(raw: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str
     bad = sorted({f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"})
     if bad:
         raise QuestionError(f"The question contains control characters ({', '.join(bad[:3])}); please send plain text.")
+    # Discord mentions and markdown are how a question was typed, not what it asks.
+    text = _DISCORD_MARKUP.sub(" ", text)
     text = " ".join(text.split())
     if not text:
         raise QuestionError("The question is empty. Ask something about the indexed articles, e.g. “What did Putin agree to?”")
