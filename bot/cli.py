@@ -28,7 +28,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "faiss.loader", "sentence_transformers", "bm25s", "root", "urllib3", "discord.gateway"):
+    # not "root": logging.getLogger("root") is the root logger itself, and would hide every INFO line
+    for noisy in ("httpx", "faiss.loader", "sentence_transformers", "bm25s", "urllib3", "discord.gateway"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
