@@ -12,6 +12,7 @@ bot keeps answering. Nothing here raises ``sqlite3`` errors at its callers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -181,10 +182,17 @@ class Database:
         raises DatabaseError only for a file written by a newer version of this program."""
         if self.conn is not None:
             return True
+        pending = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s)
+            pending = aiosqlite.connect(self.path, timeout=self.busy_timeout_s)
+            conn = await pending
         except (sqlite3.Error, OSError) as exc:
+            # aiosqlite stops its worker thread without waiting; wait for it here so it does not
+            # outlive the event loop and report to a closed one.
+            thread = getattr(pending, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 2.0)
             self._fail("open", exc)
             return False
         try:
