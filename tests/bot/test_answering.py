@@ -8,7 +8,14 @@ import pytest
 from bot.answering import REFUSAL, Answerer, QuestionError, clean_question, contextualize
 from tests.conftest import DEV_QUESTIONS, SEEDS
 
-DEV = [json.loads(line) for line in DEV_QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
+# The dev set from ../shared/seeds plus the team's own extra questions about the seed article
+# (written after the thresholds were set and passed without retuning; kept as a regression set).
+DEV = [
+    json.loads(line)
+    for path in (DEV_QUESTIONS, DEV_QUESTIONS.with_name("questions.extra.jsonl"))
+    for line in path.read_text("utf-8").splitlines()
+    if line.strip()
+]
 ANSWERABLE = [q for q in DEV if q["answer"] is not None]
 UNANSWERABLE = [q for q in DEV if q["answer"] is None]
 
