@@ -86,12 +86,25 @@ class ProgressBar:
 # ---------------------------------------------------------------- commands
 
 
+def _stdin_questions():
+    """Lines of stdin; at a terminal, with a prompt (this is `make run` without a Discord token)."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("question> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+
+
 def cmd_ask(args, settings) -> int:
     from bot.answering import QuestionError, answerer_from_settings
     from index.articles import CorpusError
 
     answerer = answerer_from_settings(settings)
-    questions = sys.stdin if args.question == ["-"] else [" ".join(args.question)]
+    questions = _stdin_questions() if args.question == ["-"] else [" ".join(args.question)]
     status = EXIT_OK
     try:
         answerer.library.warm()  # load (or on first use build) the index and the model before any question
