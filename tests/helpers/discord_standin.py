@@ -266,6 +266,19 @@ class World:
     bob_id: str = "1300000000000000202"
     carol_id: str = "1300000000000000203"  # owner, moderator
     owner_id: str = "1300000000000000203"
+    # more plain members, so tests can give each scenario its own user (rate limits are per user)
+    extra_users: tuple[str, ...] = ("dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory")
+
+    def user_id(self, name: str) -> str:
+        """The id of a member by name: alice, bob, carol or one of ``extra_users``."""
+        fixed = {"alice": self.alice_id, "bob": self.bob_id, "carol": self.carol_id}
+        if name in fixed:
+            return fixed[name]
+        return str(1300000000000000210 + self.extra_users.index(name))
+
+    def to_json(self) -> dict:
+        names = ["alice", "bob", "carol", *self.extra_users]
+        return asdict(self) | {"everyone_role_id": self.everyone_role_id, "users": {n: self.user_id(n) for n in names}}
 
     @property
     def everyone_role_id(self) -> str:
@@ -273,7 +286,7 @@ class World:
 
     @property
     def user_ids(self) -> list[str]:
-        return [self.alice_id, self.bob_id, self.carol_id]
+        return [self.alice_id, self.bob_id, self.carol_id, *(self.user_id(n) for n in self.extra_users)]
 
 
 @dataclass
@@ -400,13 +413,15 @@ class DiscordStandIn:
             w.bob_id: self._user(w.bob_id, "bob"),
             w.carol_id: self._user(w.carol_id, "carol"),
         }
+        for name in w.extra_users:
+            self.users[w.user_id(name)] = self._user(w.user_id(name), name)
         self.roles: dict[str, dict] = {
             w.everyone_role_id: self._role(w.everyone_role_id, "@everyone", EVERYONE_PERMISSIONS, 0),
             w.moderators_role_id: self._role(
                 w.moderators_role_id, "Moderators", P_MANAGE_GUILD | P_MANAGE_MESSAGES | P_MENTION_EVERYONE, 1
             ),
         }
-        self.member_roles: dict[str, list[str]] = {w.bot_id: [], w.alice_id: [], w.bob_id: [], w.carol_id: [w.moderators_role_id]}
+        self.member_roles: dict[str, list[str]] = {uid: [] for uid in self.users} | {w.carol_id: [w.moderators_role_id]}
         self.channels: dict[str, dict] = {
             w.general_id: self._text_channel(w.general_id, "general", 0),
             w.questions_id: self._text_channel(w.questions_id, "questions", 1),
@@ -1403,7 +1418,7 @@ class DiscordStandIn:
     def state(self) -> dict:
         return {
             "port": self.port, "api_base": self.api_base, "gateway_url": self.gateway_url,
-            "world": asdict(self.world), "ready_sessions": len(self.ready_sessions()),
+            "world": self.world.to_json(), "ready_sessions": len(self.ready_sessions()),
             "identifies": self.identifies, "heartbeats": self.heartbeats, "commands": {str(k): list(v.values()) for k, v in self.commands.items()},
             "threads": list(self.threads.values()), "now": time.monotonic(),
         }
@@ -1588,7 +1603,7 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(standin.stop()))
     print(json.dumps({
         "pid": os.getpid(), "port": standin.port, "api_base": standin.api_base,
-        "gateway_url": standin.gateway_url, "control": standin.control_url, "world": asdict(standin.world),
+        "gateway_url": standin.gateway_url, "control": standin.control_url, "world": standin.world.to_json(),
     }), flush=True)
     await standin.wait_stopped()
     await asyncio.sleep(0.1)
