@@ -255,26 +255,28 @@ class Database:
             log.error("database %s: cannot %s, continuing without saving it: %s", self.path, what, self.last_error)
 
     async def _write(self, what: str, func: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T | None:
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             return None
         try:
-            result = await func(self.conn)
-            await self.conn.commit()
+            result = await func(conn)
+            await conn.commit()
             return result
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: closed meanwhile (shutdown)
             try:
-                await self.conn.rollback()
-            except sqlite3.Error:
+                await conn.rollback()
+            except (sqlite3.Error, ValueError):
                 pass
             self._fail(what, exc)
             return None
 
     async def _read(self, func: Callable[[aiosqlite.Connection], Awaitable[T]], default: T) -> T:
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             return default
         try:
-            return await func(self.conn)
-        except sqlite3.Error as exc:
+            return await func(conn)
+        except (sqlite3.Error, ValueError) as exc:
             self._fail("read", exc)
             return default
 

