@@ -443,6 +443,27 @@ def test_over_long_mention_gets_a_reply_notice_that_pings_nobody(e2e):
     assert not [r for r in e2e.requests("thread_create") if f"/messages/{msg['id']}/" in r["path"]]
 
 
+def test_concurrent_questions_are_all_deferred_in_time_and_answered(e2e):
+    questions = {
+        "bob": "Where will the talks begin?",
+        "grace": "What did Putin accept?",
+        "heidi": "How long did the call between Trump and Putin last?",
+        "dave": "What did the White House confirm?",
+        "carol": "Who called the call a historic moment?",
+    }
+    inters = {user: e2e.ask(user, q) for user, q in questions.items()}  # injected back to back
+    for user, inter in inters.items():
+        cb = e2e.wait_callback(inter["id"])
+        assert cb["json"]["type"] == 5, (user, cb["json"])
+        assert cb["status"] == 200 and cb["t"] - inter["t"] < DEADLINE, f"{user}: deferred after {cb['t'] - inter['t']:.2f}s"
+    slowest = 0.0
+    for user, inter in inters.items():
+        sents = e2e.wait_followups(inter["id"])
+        assert sents[0]["embeds"], user
+        slowest = max(slowest, sents[-1]["t"] - inter["t"])
+    e2e.timings["5_concurrent_answers_s"] = round(slowest, 2)
+
+
 # ---------------------------------------------------------------- everything, then shutdown
 
 
@@ -472,9 +493,11 @@ def test_log_has_one_line_per_question_without_token_or_content(e2e):
     assert "latency" in log
 
 
-def test_sigterm_finishes_the_answer_in_flight_and_exits_cleanly(e2e):
-    inter = e2e.ask("ivan", "What did Putin accept?")
-    assert e2e.wait_callback(inter["id"])["json"]["type"] == 5
+def test_sigterm_finishes_the_answers_in_flight_and_exits_cleanly(e2e):
+    # several questions at once, SIGTERM as soon as the first is deferred: some answers are surely in flight
+    users = ["ivan", "judy", "grace", "erin", "alice"]
+    inters = {u: e2e.ask(u, "What did Putin accept?" if i % 2 else "Where will the talks begin?") for i, u in enumerate(users)}
+    e2e.client.wait_for(lambda: any(e2e.callbacks(i["id"]) for i in inters.values()), 10, interval=0.02, what="a first defer")
     started = time.monotonic()
     os.kill(e2e.bot.pid, signal.SIGTERM)
     try:
@@ -485,11 +508,28 @@ def test_sigterm_finishes_the_answer_in_flight_and_exits_cleanly(e2e):
     assert code == 0, e2e.log()[-2000:]
     assert e2e.client.state()["ready_sessions"] == 0
     closes = [g for g in e2e.client.gateway_log() if g["what"] == "disconnect"]
-    assert closes and closes[-1]["close_code"] == 1000, closes
-    followups = [s for s in e2e.sent_for(inter["id"]) if s["kind"] == "followup"]
-    assert followups, ("the answer in flight at SIGTERM was never sent: the bot must finish sending it before it "
-                       "closes its HTTP session. Bot log:\n" + e2e.log()[-1500:])
-    assert_cited_answer(followups)
+    # the client closed the gateway itself (discord.py 2.7 + aiohttp 3.14 send 4000 from Client.close(); a
+    # process that just dies leaves 1006/None)
+    assert closes and closes[-1]["close_code"] in (1000, 1001, 4000), closes
+    after = e2e.log().split("SIGTERM", 1)[-1]
+    deferred = 0
+    for user, inter in inters.items():
+        callbacks = e2e.callbacks(inter["id"])
+        if not callbacks:
+            continue  # arrived after the bot stopped reading the gateway: Discord shows "did not respond"
+        if callbacks[0]["json"]["type"] == 4:  # "I'm restarting, ask again": fine while shutting down
+            assert callbacks[0]["json"]["data"]["flags"] & 64
+            continue
+        deferred += 1
+        followups = [s for s in e2e.sent_for(inter["id"]) if s["kind"] == "followup"]
+        assert followups, (f"{user}: the answer in flight at SIGTERM was never sent; the bot must finish sending "
+                           f"answers before it closes its HTTP session. Bot log after SIGTERM:\n{after[-1500:]}")
+        assert_cited_answer(followups)
+    assert deferred >= 1
+    assert "Traceback" not in after, after[-2000:]
+    # the bot's own last line: close() ran to the end (database and answer threads closed), not cut short
+    # by asyncio.run() cancelling it once ``async with bot`` returned
+    assert re.search(r"INFO bot\.client: shut down\s*$", after.strip() + "\n", re.M), after[-1500:]
 
 
 def test_restart_keeps_feedback_buttons_working_and_does_not_resync(e2e):
