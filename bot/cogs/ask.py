@@ -25,6 +25,8 @@ from bot.render import fit_plain, render_answer, render_notice
 
 log = logging.getLogger(__name__)
 
+# Also set on the client; passed on every send as well, so no code path can forget it.
+NO_PINGS = discord.AllowedMentions.none()
 HISTORY_TURNS = 6
 THREAD_NAME_MAX = 90
 THREAD_ARCHIVE_MINUTES = 1440
@@ -125,7 +127,7 @@ class AskCog(commands.Cog):
         cleaned, notice, status = await self.precheck(question, interaction.user.id)
         if notice is not None:
             outcome.status, outcome.notice = status, notice
-            await interaction.response.send_message(render_notice(notice), ephemeral=True)
+            await interaction.response.send_message(render_notice(notice), ephemeral=True, allowed_mentions=NO_PINGS)
             outcome.latency_ms = (time.perf_counter() - started) * 1000
             outcome.log()
             return
@@ -138,7 +140,7 @@ class AskCog(commands.Cog):
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         try:
             if answer is None:
-                await interaction.followup.send(render_notice(outcome.notice))
+                await interaction.followup.send(render_notice(outcome.notice), allowed_mentions=NO_PINGS)
                 return
             channel = interaction.channel
             thread_id = channel.id if isinstance(channel, discord.Thread) else None
@@ -149,7 +151,7 @@ class AskCog(commands.Cog):
             for i, message in enumerate(messages):
                 last = i == len(messages) - 1
                 view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
-                sent = await interaction.followup.send(embeds=message.embeds, view=view, wait=True)
+                sent = await interaction.followup.send(embeds=message.embeds, view=view, wait=True, allowed_mentions=NO_PINGS)
                 first = first or sent
             if answer_id is not None and first is not None:
                 await self.bot.db.set_answer_message(answer_id, first.id)
@@ -163,9 +165,9 @@ class AskCog(commands.Cog):
         log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(MSG_ERROR, ephemeral=True)
+                await interaction.followup.send(MSG_ERROR, ephemeral=True, allowed_mentions=NO_PINGS)
             else:
-                await interaction.response.send_message(MSG_ERROR, ephemeral=True)
+                await interaction.response.send_message(MSG_ERROR, ephemeral=True, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             pass
 
@@ -224,7 +226,7 @@ class AskCog(commands.Cog):
             cleaned, notice, status = await self.precheck(self.strip_mentions(message.content), message.author.id)
             if notice is not None:
                 outcome.status, outcome.notice = status, notice
-                await message.reply(render_notice(notice), mention_author=False)
+                await message.reply(render_notice(notice), mention_author=False, allowed_mentions=NO_PINGS)
                 return outcome
 
             if in_thread:
@@ -244,7 +246,8 @@ class AskCog(commands.Cog):
             answer = await self.compute(cleaned, history, outcome)
             outcome.latency_ms = (time.perf_counter() - started) * 1000
             if answer is None:
-                await target.send(render_notice(outcome.notice), reference=reference, mention_author=False)
+                await target.send(render_notice(outcome.notice), reference=reference, mention_author=False,
+                                  allowed_mentions=NO_PINGS)
                 return outcome
             query = contextualize(cleaned, history)
             answer_id = await self.store(answer, outcome, query=query, guild_id=message.guild.id,
@@ -257,7 +260,7 @@ class AskCog(commands.Cog):
                 last = i == len(messages) - 1
                 kwargs = {"view": feedback_view(answer_id)} if last and answer_id is not None else {}
                 sent = await target.send(embeds=rendered.embeds, reference=reference if i == 0 else None,
-                                         mention_author=False, **kwargs)
+                                         mention_author=False, allowed_mentions=NO_PINGS, **kwargs)
                 first = first or sent
             if answer_id is not None and first is not None:
                 await self.bot.db.set_answer_message(answer_id, first.id)

@@ -56,7 +56,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=_TEMPLA
             text = {"new": f"Thanks for the feedback {emoji}", "changed": f"Changed your vote to {emoji}",
                     "same": f"You already voted {emoji}"}[outcome] + f" (👍 {up} · 👎 {down})"
         log.info("feedback: answer=%s user=%s vote=%s outcome=%s", self.answer_id, interaction.user.id, self.vote, outcome or "not saved")
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
 
 def feedback_view(answer_id: int) -> discord.ui.View:
