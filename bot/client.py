@@ -88,7 +88,7 @@ class NegotiationsBot(commands.Bot):
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._shut_down = False
+        self._close_task: asyncio.Future | None = None
 
     # ---------------------------------------------------------------- start-up
 
@@ -196,9 +196,13 @@ class NegotiationsBot(commands.Bot):
     # ---------------------------------------------------------------- shutdown
 
     async def close(self) -> None:
-        if self._shut_down:
-            return await super().close()
-        self._shut_down = True
+        """Shut down once; every caller (signal handler, ``async with``, discord.py itself) waits
+        for the whole shutdown, so nothing returns to ``asyncio.run`` while it is half done."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self) -> None:
         self.accepting = False
         if self._in_flight:
             log.info("shutting down: finishing %d answer(s) in flight", self._in_flight)
@@ -240,6 +244,10 @@ async def _run(settings, bot: NegotiationsBot | None = None) -> int:
                   "(Bot → Privileged Gateway Intents) or set MENTION_ANSWERS=false to use /ask only")
         return 1
     finally:
+        # ``async with bot`` skips close() once discord.py's own close has begun (is_closed() is
+        # then true) while ours may still be closing the database: wait for all of it here, or
+        # asyncio.run() would cancel it on return.
+        await bot.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
