@@ -213,6 +213,7 @@ class NegotiationsBot(commands.Bot):
         try:
             await super().close()
         finally:
+            await self.limiter.flush()
             await self.db.close()
             if self.service is not None:
                 try:

@@ -26,6 +26,7 @@ class RateLimiter:
         self._events: dict[int, deque[float]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._hits_since_prune = 0
+        self._pending: set[asyncio.Future] = set()
 
     async def _load(self, user_id: int, now: float) -> deque[float]:
         events = self._events.get(user_id)
@@ -57,13 +58,26 @@ class RateLimiter:
             if wait > 0:
                 return wait
             events.append(now)
-            if self.db is not None:
-                await self.db.add_rate_event(user_id, now)
+            if self.db is not None and self.db.available:
+                # Saved in the background: this runs before an interaction is deferred, and a
+                # locked database must not eat into Discord's 3-second deadline.
+                self._persist(self.db.add_rate_event(user_id, now))
                 self._hits_since_prune += 1
                 if self._hits_since_prune >= 200:
                     self._hits_since_prune = 0
-                    await self.db.prune_rate_events(now - self.window)
+                    self._persist(self.db.prune_rate_events(now - self.window))
+                    self.forget_idle()
             return 0.0
+
+    def _persist(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        """Wait for the events still being saved (before the database is closed)."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     def forget_idle(self) -> None:
         """Drop users whose window is empty (memory bound for long-running bots)."""

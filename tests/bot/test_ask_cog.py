@@ -123,6 +123,7 @@ async def test_rate_limit_survives_restart(make_bot, tmp_path):
     path = tmp_path / "shared.sqlite3"
     bot, cog = await make_bot(db_path=path, rate_limit_questions=1, rate_limit_seconds=600)
     assert (await ask(cog, QUESTION)).kinds() == ["defer", "followup"]
+    await bot.limiter.flush()  # what close() does before closing the database
     await bot.db.close()
     _, cog2 = await make_bot(db_path=path, rate_limit_questions=1, rate_limit_seconds=600)
     assert (await ask(cog2, QUESTION)).kinds() == ["send_message"]

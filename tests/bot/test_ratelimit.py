@@ -52,6 +52,7 @@ async def test_limits_survive_a_restart(tmp_path):
         assert await limiter.hit(7) == 0.0
         clock.now += 1
         assert await limiter.hit(7) == 0.0
+        await limiter.flush()  # saved in the background; the bot flushes before closing the DB
     clock.now += 10
     async with Database(path) as db:  # a new process: nothing in memory
         limiter = RateLimiter(2, 60, db, clock=clock)
@@ -73,3 +74,25 @@ def test_bad_configuration():
         RateLimiter(0, 60)
     with pytest.raises(ValueError):
         RateLimiter(1, 0)
+
+
+async def test_a_locked_database_does_not_delay_the_check(tmp_path):
+    """The check runs before deferring an interaction (3-second deadline): saving must not block it."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "bot.sqlite3"
+    async with Database(path, busy_timeout_s=1.0) as db:
+        limiter = RateLimiter(5, 60, db)
+        await limiter.retry_after(1)  # first read for this user, before the lock
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            started = time.perf_counter()
+            assert await limiter.hit(1) == 0.0
+            assert time.perf_counter() - started < 0.5
+            await limiter.flush()  # the write gave up after the busy timeout: logged, not raised
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert await db.rate_events(1, 0.0) == []
