@@ -135,17 +135,29 @@ class AskCog(commands.Cog):
             await self._answer_interaction(interaction, cleaned, outcome, started)
 
     async def _answer_interaction(self, interaction: discord.Interaction, cleaned: str, outcome: Outcome, started: float) -> None:
-        await interaction.response.defer(thinking=True)
-        answer = await self.compute(cleaned, [], outcome)
+        try:
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:  # e.g. the interaction expired (10062) under heavy load
+            outcome.status = "error"
+            log.warning("could not defer /ask (%s); not answering it", exc)
+            outcome.log()
+            return
+        channel = interaction.channel
+        thread_id = channel.id if isinstance(channel, discord.Thread) else None
+        # /ask inside one of the bot's conversation threads is a follow-up like any message there
+        in_conversation = thread_id is not None and await self.bot.db.is_bot_thread(thread_id)
+        history = await self.bot.db.thread_history(thread_id, HISTORY_TURNS) if in_conversation else []
+        answer = await self.compute(cleaned, history, outcome)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         try:
             if answer is None:
                 await interaction.followup.send(render_notice(outcome.notice), allowed_mentions=NO_PINGS)
                 return
-            channel = interaction.channel
-            thread_id = channel.id if isinstance(channel, discord.Thread) else None
-            answer_id = await self.store(answer, outcome, query=cleaned, guild_id=interaction.guild_id,
+            query = contextualize(cleaned, history)
+            answer_id = await self.store(answer, outcome, query=query, guild_id=interaction.guild_id,
                                          channel_id=interaction.channel_id, thread_id=thread_id)
+            if in_conversation:
+                await self.bot.db.add_thread_question(thread_id, cleaned, query, answer_id)
             messages = render_answer(answer, answer_id=answer_id)
             first = None
             for i, message in enumerate(messages):

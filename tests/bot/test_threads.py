@@ -158,3 +158,21 @@ async def test_channel_restriction_covers_threads_of_allowed_channels(cog):
     (thread,) = allowed.opened
     await cog.on_message(FakeMessage(thread, "and what about the Black Sea?"))
     assert len(thread.sent) == 2
+
+
+async def test_slash_ask_inside_the_bots_thread_is_a_follow_up(cog):
+    from tests.bot.fakes import FakeInteraction
+
+    channel = FakeChannel(15)
+    await cog.on_message(FakeMessage(channel, f"<@{BOT_ID}> What did Putin agree to?", mentions_bot=True))
+    (thread,) = channel.opened
+    interaction = FakeInteraction(cog.bot, user_id=2, channel_id=thread.id)
+    interaction.channel = thread
+    await cog.ask.callback(cog, interaction, question="and what about the Black Sea?")
+    assert interaction.kinds() == ["defer", "followup"]
+    assert cog.bot.service.calls[-1] == ("and what about the Black Sea?", ["What did Putin agree to?"])
+    assert len(await cog.bot.db.thread_history(thread.id)) == 2
+    # elsewhere, /ask has no history
+    plain = FakeInteraction(cog.bot, user_id=3, channel_id=99)
+    await cog.ask.callback(cog, plain, question="What did Putin agree to?")
+    assert cog.bot.service.calls[-1] == ("What did Putin agree to?", [])
