@@ -275,10 +275,18 @@ def _with_marker(sentence: str, n: int) -> str:
 
 
 def answerer_from_settings(settings, embed_model=None) -> Answerer:
-    """The one way the CLI, the bot and the tests build an answerer from Settings."""
+    """The one way the CLI, the bot and the tests build an answerer from Settings.
+
+    With ANSWER_BACKEND=openai or llamacpp this is a ``bot.llm.GenerativeAnswerer`` (an Answerer
+    whose answers a model writes, verified, with this extractive answerer as its fallback)."""
     config = AnswerConfig(
         max_sentences=settings.answer_max_sentences,
         min_coverage=settings.refusal_min_coverage,
         min_support=settings.refusal_min_support,
     )
-    return Answerer(Library(settings.library_config(), embed_model), config, settings.max_question_chars)
+    answerer = Answerer(Library(settings.library_config(), embed_model), config, settings.max_question_chars)
+    if getattr(settings, "answer_backend", "extractive") != "extractive":
+        from bot.llm.answerer import GenerativeAnswerer
+
+        return GenerativeAnswerer.from_settings(settings, answerer)
+    return answerer
