@@ -8,6 +8,7 @@ spawning a thread each.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -36,6 +37,19 @@ class AnswerService:
     async def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Raises bot.answering.QuestionError for a question that cannot be asked as given."""
         return await self._run(self._executor, self.answerer.ask, question, history)
+
+    async def stream(self, question: str, history: list[str] | None = None) -> AsyncIterator:
+        """Yields ``bot.llm.StreamedSentence`` items (verified sentences, generated answers only)
+        as they are ready, then one final ``Answer`` — authoritative: it replaces the streamed
+        text (it differs when generation fell back to the extractive answer). An extractive
+        answerer yields just the Answer. Raises QuestionError before yielding anything.
+        For message edits at most once a second, wrap it: ``bot.llm.paced(service.stream(q))``."""
+        astream = getattr(self.answerer, "astream", None)
+        if astream is None:
+            yield await self.ask(question, history)
+            return
+        async for item in astream(question, history, executor=self._executor):
+            yield item
 
     async def reindex(self, progress: Progress | None = None) -> ReindexReport:
         """Raises index.store.IndexBusyError when one is already running. ``progress`` is
