@@ -27,8 +27,14 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(40, ge=0, le=120)
     top_k: int = Field(10, ge=1, le=50)
     fusion_candidates: int = Field(50, ge=1, le=500)
-    bm25_weight: float = Field(0.6, ge=0)
-    dense_weight: float = Field(0.4, ge=0)
+    bm25_weight: float = Field(0.7, ge=0)
+    dense_weight: float = Field(0.2, ge=0)
+    sentence_weight: float = Field(0.2, ge=0)
+    clause_weight: float = Field(0.3, ge=0)
+    source_boost: float = Field(0.3, ge=0)
+    date_boost: float = Field(0.5, ge=0)
+    article_penalty: float = Field(0.1, ge=0)
+    max_per_article: int = Field(0, ge=0)
 
     # --- answers
     max_question_chars: int = Field(500, ge=10, le=4000)
@@ -102,7 +108,18 @@ class Settings(BaseSettings):
             data_dir=self.data_dir,
             corpus_dir=self.corpus_dir,
             chunking=ChunkingConfig(self.chunk_tokens, self.chunk_overlap_tokens),
-            retrieval=RetrievalConfig(self.top_k, self.fusion_candidates, self.bm25_weight, self.dense_weight),
+            retrieval=RetrievalConfig(
+                top_k=self.top_k,
+                candidates=self.fusion_candidates,
+                bm25_weight=self.bm25_weight,
+                dense_weight=self.dense_weight,
+                sentence_weight=self.sentence_weight,
+                clause_weight=self.clause_weight,
+                source_boost=self.source_boost,
+                date_boost=self.date_boost,
+                article_penalty=self.article_penalty,
+                max_per_article=self.max_per_article,
+            ),
             max_article_bytes=self.max_article_bytes,
         )
 
