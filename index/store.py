@@ -153,21 +153,20 @@ def _file_digest(path: Path) -> str:
 class IndexVersion:
     """One loaded, read-only version: chunk nodes, their vectors and the BM25 index."""
 
-    def __init__(self, path: Path, manifest: dict, vector_store, bm25):
+    def __init__(self, path: Path, manifest: dict, vector_store, bm25, nodes: list[TextNode] | None = None):
         self.path = path
         self.name = path.name
         self.manifest = manifest
         self.vector_store = vector_store
         self.bm25 = bm25
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+        if nodes is None:
+            from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        # The BM25 corpus is the one copy of the nodes; its order is the faiss row order.
-        self.nodes: list[TextNode] = [metadata_dict_to_node(d) for d in bm25.corpus]
+            nodes = [metadata_dict_to_node(d) for d in bm25.corpus]
+        # The BM25 corpus file is the one copy of the nodes; its order is the faiss row order.
+        self.nodes: list[TextNode] = nodes
         self.row_of = {node.node_id: i for i, node in enumerate(self.nodes)}
-        faiss_index = vector_store.client
-        self.vectors = (
-            faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else np.zeros((0, DIM), "float32")
-        )
+        self.vectors = _vectors_view(vector_store.client)
 
     @property
     def articles(self) -> dict[str, dict]:
@@ -179,7 +178,6 @@ class IndexVersion:
 
     @classmethod
     def load(cls, path: Path) -> "IndexVersion":
-        from llama_index.retrievers.bm25 import BM25Retriever
         from llama_index.vector_stores.faiss import FaissVectorStore
 
         try:
@@ -191,8 +189,8 @@ class IndexVersion:
                 if file.stat().st_size != expected["size"] or _file_digest(file) != expected["sha256"]:
                     raise IndexCorruptError(f"{path.name}: {rel} is damaged (size or checksum differs)")
             vector_store = FaissVectorStore.from_persist_path(str(path / "vectors.faiss"))
-            bm25 = BM25Retriever.from_persist_dir(str(path / "bm25"), show_progress=False)
-            version = cls(path, manifest, vector_store, bm25)
+            bm25, nodes = _load_bm25(path / "bm25")
+            version = cls(path, manifest, vector_store, bm25, nodes)
         except IndexCorruptError:
             raise
         except Exception as exc:  # any unreadable part means the version cannot serve
@@ -213,6 +211,55 @@ class IndexVersion:
         for i, node in enumerate(self.nodes):
             rows.setdefault(node.metadata.get("doc"), []).append(i)
         return rows
+
+
+def _vectors_view(faiss_index) -> np.ndarray:
+    """The vectors inside the flat faiss index as a read-only array: a view, not a second copy
+    (150 MB at 100k chunks). It lives as long as the index, which the version holds."""
+    import faiss
+
+    n, d = faiss_index.ntotal, faiss_index.d
+    if not n:
+        return np.zeros((0, DIM), "float32")
+    view = faiss.rev_swig_ptr(faiss_index.get_xb(), n * d).reshape(n, d)
+    view.flags.writeable = False
+    return view
+
+
+def _load_bm25(path: Path):
+    """The BM25 retriever and the chunk nodes, read from its corpus file one line at a time.
+
+    LlamaIndex's ``BM25Retriever.from_persist_dir`` keeps the whole corpus in memory as dicts
+    (about 5 KB a chunk, as much again as the nodes) for the lifetime of the retriever; search
+    only needs the score matrix, so the corpus is streamed into nodes and not kept. Strings and
+    lists that every chunk repeats are shared between the nodes (they are read-only).
+    """
+    import bm25s
+    from llama_index.core.vector_stores.utils import metadata_dict_to_node
+    from llama_index.retrievers.bm25 import BM25Retriever
+    from llama_index.retrievers.bm25.base import DEFAULT_PERSIST_FILENAME
+
+    bm25 = bm25s.BM25.load(str(path), load_corpus=False, show_progress=False)
+    params = json.loads((path / DEFAULT_PERSIST_FILENAME).read_text("utf-8"))
+    retriever = BM25Retriever(existing_bm25=bm25, **params)
+    nodes = []
+    shared: dict = {}  # one copy of what chunks repeat (their article's metadata, templates): ~1 KB a chunk
+    with open(path / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                node = metadata_dict_to_node(json.loads(line))
+                fields = node.__dict__
+                for key in ("metadata_template", "metadata_separator", "text_template", "mimetype"):
+                    if isinstance(fields.get(key), str):
+                        fields[key] = shared.setdefault(fields[key], fields[key])
+                for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+                    if isinstance(fields.get(key), list):
+                        fields[key] = shared.setdefault((key, *fields[key]), fields[key])
+                for key, value in node.metadata.items():
+                    if key != "sentences" and isinstance(value, str):
+                        node.metadata[key] = shared.setdefault(value, value)
+                nodes.append(node)
+    return retriever, nodes
 
 
 def _embed_text(node: TextNode) -> str:
