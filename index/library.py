@@ -83,7 +83,7 @@ class Library:
         while True:
             try:
                 log.info("no usable index in %s: building it from %s", self.store.root, self.config.corpus_dir)
-                version, self.last_report = self.store.build(self.embed_texts)
+                version, self.last_report = self.store.build(self.embed_texts, need_version=True)
                 return version
             except IndexBusyError:
                 # Another process is building it: wait for it to publish, then load that.
@@ -113,8 +113,12 @@ class Library:
         if not self._reindex_lock.acquire(blocking=False):
             raise IndexBusyError(self.store.building_status())
         try:
-            version, report = self.store.build(self.embed_texts, self.version, progress, fail_after_stage)
-            if version is not self.version:
+            current = self.version
+            version, report = self.store.build(self.embed_texts, current, progress, fail_after_stage)
+            if version is None and current is not None and current.name != report.version:
+                # Nothing to do, but another process published a newer version: switch to it.
+                version = self.store.load_current()
+            if version is not None and version is not current:
                 self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
             self.last_report = report
             return report

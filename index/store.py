@@ -458,14 +458,17 @@ class IndexStore:
         previous: IndexVersion | None = None,
         progress: Progress | None = None,
         fail_after_stage: str | None = None,
-    ) -> tuple[IndexVersion, ReindexReport]:
+        need_version: bool = False,
+    ) -> tuple[IndexVersion | None, ReindexReport]:
         """Bring the index up to date with the corpus dir; publish a new version if anything changed.
 
-        ``previous`` is the caller's loaded copy of the live version (saves loading it again);
-        when it is not the live one the live one is loaded. Returns the version now live (the
-        same object as ``previous`` for a no-op) and the report. Raises IndexBusyError when a
-        re-index is running, index.articles.CorpusError when the corpus cannot be used (the live
-        version keeps serving). ``fail_after_stage`` raises inside the build, for crash tests.
+        ``previous`` is the caller's loaded copy of the live version (saves loading it again).
+        Returns the version now live and the report. For a no-op the version is ``previous`` if
+        that is the live one; otherwise the live version is not loaded at all (its manifest and
+        checksums are enough to know nothing changed) and None is returned, unless
+        ``need_version``. Raises IndexBusyError when a re-index is running,
+        index.articles.CorpusError when the corpus cannot be used (the live version keeps
+        serving). ``fail_after_stage`` raises inside the build, for crash tests.
         """
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -484,9 +487,17 @@ class IndexStore:
                     raise RuntimeError(f"injected failure after {stage}")
 
             self._remove_leftovers()
-            live, recovered = self._live_version(previous)
-            version, report = self._build_locked(embed_texts, live, report_progress)
-            report.recovered = recovered
+            corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
+            report_progress("reading", len(corpus.articles), len(corpus.articles))
+            report = self._unchanged(corpus, previous, need_version)
+            if report is not None:
+                # Nothing to do: no chunking, no embedding, nothing written, CURRENT untouched.
+                live = previous if previous is not None and previous.name == report.version else None
+                version = live
+            else:
+                live, recovered = self._live_version(previous)
+                version, report = self._build_locked(embed_texts, live, corpus, report_progress)
+                report.recovered = recovered
             report.seconds = time.perf_counter() - started
             report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             try:
@@ -549,25 +560,50 @@ class IndexStore:
             return None
         return previous
 
-    def _build_locked(self, embed_texts, previous, progress: Progress) -> tuple[IndexVersion, ReindexReport]:
-        corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
-        progress("reading", len(corpus.articles), len(corpus.articles))
-        reusable = self._reusable(previous)
-        report = ReindexReport(skipped=corpus.skipped, rebuilt_from_scratch=reusable is None)
-        old_articles = previous.articles if previous else {}
-        current = {a.doc_id: a for a in corpus.articles}
-        for article in corpus.articles:
-            old = old_articles.get(article.doc_id)
-            if old is None:
-                report.added.append(article.doc_id)
-            elif old.get("hash") != article.content_hash:
-                report.changed.append(article.doc_id)
-            else:
-                report.unchanged.append(article.doc_id)
-        report.removed = sorted(set(old_articles) - set(current))
+    def _verified_manifest(self, name: str) -> dict | None:
+        """The manifest of version ``name`` if every file it lists is intact (size and sha256)."""
+        path = self.root / name
+        try:
+            manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+            files = manifest.get("files") if isinstance(manifest, dict) else None
+            if manifest.get("format") != FORMAT_VERSION or not files or not isinstance(manifest.get("articles"), dict):
+                return None
+            for rel, expected in files.items():
+                file = path / rel
+                if file.stat().st_size != expected["size"] or _file_digest(file) != expected["sha256"]:
+                    return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        return manifest
 
-        if reusable is not None and report.no_op:
-            # Nothing to do: no chunking, no embedding, nothing written, CURRENT untouched.
+    def _unchanged(self, corpus, previous: IndexVersion | None, need_version: bool) -> ReindexReport | None:
+        """The report of a no-op if the live version already matches the corpus, else None."""
+        name = self.current_name()
+        if not name:
+            return None
+        if previous is not None and previous.name == name:
+            manifest = previous.manifest
+        elif need_version:
+            return None  # the caller needs the version loaded: take the loading path
+        else:
+            manifest = self._verified_manifest(name)
+            if manifest is None:
+                return None
+        if manifest.get("chunking") != asdict(self.chunking) or manifest.get("model") != MODEL_ID:
+            return None
+        report = _diff(corpus, manifest["articles"])
+        if not report.no_op:
+            return None
+        report.chunks = manifest.get("n_chunks", 0)
+        report.version = name
+        return report
+
+    def _build_locked(self, embed_texts, previous, corpus, progress: Progress) -> tuple[IndexVersion, ReindexReport]:
+        reusable = self._reusable(previous)
+        report = _diff(corpus, previous.articles if previous else {})
+        report.rebuilt_from_scratch = reusable is None
+        old_articles = previous.articles if previous else {}
+        if reusable is not None and report.no_op:  # e.g. the live version was just repaired
             report.chunks = reusable.n_chunks
             report.version = reusable.name
             return reusable, report
@@ -661,7 +697,9 @@ class IndexStore:
         if len(matrix):
             faiss_index.add(np.ascontiguousarray(matrix))
         FaissVectorStore(faiss_index=faiss_index).persist(persist_path=str(build_dir / "vectors.faiss"))
-        BM25Retriever(nodes=nodes, similarity_top_k=min(10, max(1, len(nodes)))).persist(str(build_dir / "bm25"))
+        BM25Retriever(nodes=nodes, similarity_top_k=min(10, max(1, len(nodes)))).persist(
+            str(build_dir / "bm25"), show_progress=False
+        )
         files = {}
         for path in sorted(build_dir.rglob("*")):
             if path.is_file():
@@ -686,6 +724,23 @@ class IndexStore:
 
     def _publish(self, name: str) -> None:
         _write_atomic(self.pointer, name + "\n")
+
+
+def _diff(corpus, old_articles: dict[str, dict]) -> ReindexReport:
+    """Added / changed / unchanged / removed articles of the corpus against a manifest's."""
+    report = ReindexReport(skipped=list(corpus.skipped))
+    current = set()
+    for article in corpus.articles:
+        current.add(article.doc_id)
+        old = old_articles.get(article.doc_id)
+        if old is None:
+            report.added.append(article.doc_id)
+        elif old.get("hash") != article.content_hash:
+            report.changed.append(article.doc_id)
+        else:
+            report.unchanged.append(article.doc_id)
+    report.removed = sorted(set(old_articles) - current)
+    return report
 
 
 def _manifest_entry(article: Article, chunks: int) -> dict:

@@ -111,7 +111,8 @@ class AdminCog(commands.Cog):
         who = getattr(interaction.user, "display_name", None) or getattr(interaction.user, "name", None)
 
         def progress(stage: str, done: int, total: int) -> None:  # called in the re-index thread
-            loop.call_soon_threadsafe(state.update, stage, done, total)
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody to show it to
+                loop.call_soon_threadsafe(state.update, stage, done, total)
 
         editor = asyncio.create_task(self._edit_progress(interaction, state, title, who))
         started = time.time()

@@ -127,9 +127,24 @@ def test_noop_in_a_fresh_process_loads_nothing_new(make_library, counting, tmp_p
     make_library().reindex()
     versions = version_dirs(tmp_path / "data")
     counting.reset()
-    report = make_library().reindex()  # a new Library = what the CLI does
+    cli = make_library()  # a new Library = what the CLI does
+    report = cli.reindex()
     assert report.no_op and not report.published and counting.calls == 0
     assert version_dirs(tmp_path / "data") == versions
+    assert report.version == versions[-1] and report.chunks > 0
+    assert cli.version is None  # the manifest and checksums were enough: nothing was loaded
+    assert cli.search("grain corridor Odesa")[0].node.metadata["doc"].startswith("01_")  # loads on first use
+
+
+def test_noop_check_notices_a_damaged_live_version(make_library, counting, tmp_path):
+    make_library().reindex()
+    live = IndexStore(tmp_path / "data", tmp_path / "corpus").current_name()
+    _flip_byte(tmp_path / "data" / "index" / live)
+    counting.reset()
+    report = make_library().reindex()  # the CLI's re-index must not call a damaged index "unchanged"
+    assert report.published and report.version != live
+    assert "did not load" in report.recovered and report.rebuilt_from_scratch
+    assert counting.calls > 0
 
 
 def test_add_change_remove_are_detected_and_only_new_text_is_embedded(make_library, counting, corpus):
