@@ -130,12 +130,24 @@ class Library:
         return self.store.building_status()
 
     def refresh(self) -> bool:
-        """Switch to the live version if another process published a newer one; True if switched."""
+        """Switch to the live version if another process (the CLI) published a newer one.
+
+        Cheap when nothing changed (reads the small CURRENT file). Skipped while a re-index runs
+        here (it publishes and switches itself). Returns True if it switched.
+        """
         current = self.version
         if current is None or self.store.current_name() in (None, current.name):
             return False
-        version = self.store.load_current()
-        if version is None or version.name == current.name:
+        if not self._reindex_lock.acquire(blocking=False):
             return False
-        self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
-        return True
+        try:
+            if self.version is not current:
+                return False  # switched meanwhile
+            version = self.store.load_current()
+            if version is None or version.name == current.name:
+                return False
+            self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
+            log.info("switched to index version %s (published by another process)", version.name)
+            return True
+        finally:
+            self._reindex_lock.release()

@@ -46,6 +46,7 @@ NO_PINGS = discord.AllowedMentions.none()
 PROGRESS_INTERVAL = 2.0  # seconds between progress edits of the admin's message
 CONFIRM_TIMEOUT = 300.0
 SOURCES_TIMEOUT = 600.0
+REFRESH_INTERVAL = 30.0  # seconds between checks for a version published by the CLI
 
 MSG_LOADING = "The article index is still loading; try again in a moment."
 MSG_CLOSING = "The bot is shutting down; try again when it is back."
@@ -63,6 +64,30 @@ class AdminCog(commands.Cog):
         self.settings = bot.settings
         self.running: ProgressState | None = None  # the re-index started from this bot, if any
         self.progress_interval = PROGRESS_INTERVAL
+        self.refresh_interval = REFRESH_INTERVAL
+        self._refresher: asyncio.Task | None = None
+
+    async def cog_load(self) -> None:
+        self._refresher = asyncio.create_task(self._refresh_loop(), name="index-refresh")
+
+    async def cog_unload(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+
+    async def refresh_once(self) -> bool:
+        """Serve a version another process (``negotiations-bot reindex``) published, if any."""
+        if self.running is not None or getattr(self.bot.service, "library", None) is None:
+            return False
+        try:
+            return await asyncio.to_thread(self.library.refresh)
+        except Exception:  # an unreadable new version: keep serving the loaded one
+            log.exception("checking for a newer index version failed")
+            return False
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            await self.refresh_once()
 
     # ---------------------------------------------------------------- helpers
 

@@ -370,6 +370,18 @@ async def test_failed_reindex_reports_and_keeps_serving(env, monkeypatch):
     assert (await actions(env.bot, "reindex"))[-1]["outcome"] == "failed"
 
 
+async def test_version_published_by_the_cli_is_picked_up(env):
+    from index.library import Library
+
+    before = env.library.version.name
+    assert await env.cog.refresh_once() is False  # nothing new
+    (env.corpus / "04_cli.txt").write_text(article("CLI added", "Envoys met in Jeddah on Monday."), "utf-8")
+    cli = Library(env.settings.library_config(), embed_model=env.model).reindex()
+    assert cli.published and env.library.version.name == before
+    assert await env.cog.refresh_once() is True
+    assert env.library.version.name == cli.version and "04_cli.txt" in env.library.version.articles
+
+
 # ---------------------------------------------------------------- /add-article
 
 
