@@ -25,6 +25,7 @@ Per question there is one query embedding; everything else is numpy over arrays 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -36,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 from bm25s.stopwords import STOPWORDS_EN
 import numpy as np
 from llama_index.core.retrievers import BaseRetriever
@@ -221,53 +221,98 @@ class SentenceIndex:
     """BM25 over the sentences of every chunk; a chunk's score is its best sentence's.
 
     Sentences are stored chunk by chunk (an overlap sentence belongs to both chunks), so the
-    chunk maximum is one ``np.maximum.reduceat``. Derived from the nodes alone: built when a
-    version is first searched (about 1 s per 20k sentences) or loaded from where it was saved.
+    chunk maximum is one ``np.maximum.reduceat``. Terms are the BM25 index's (lower case,
+    English stop words out, stemmed); weights are bm25s' "lucene" BM25 (k1 1.5, b 0.75), kept as
+    one compressed sparse column per term: a query is a ``np.bincount`` over its terms' postings.
+    Derived from the nodes alone (about 1 s per 25k sentences), so it is built when a version
+    is first used and saved beside it.
     """
 
-    def __init__(self, bm25: bm25s.BM25, starts: np.ndarray, n_chunks: int):
-        self.bm25 = bm25
+    K1, B = 1.5, 0.75
+
+    def __init__(self, vocab: dict[str, int], indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray, n_sentences: int):
+        self.vocab = vocab
+        self.indptr = indptr  # postings of term t: indices/data[indptr[t]:indptr[t + 1]]
+        self.indices = indices  # sentence rows (int32)
+        self.data = data  # BM25 weight of the term in that sentence (float32)
         self.starts = starts  # first sentence row of each chunk (every chunk has at least one)
-        self.n_chunks = n_chunks
+        self.n_sentences = n_sentences
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.starts)
 
     @classmethod
-    def build(cls, nodes: list[TextNode], stemmer) -> "SentenceIndex":
+    def build(cls, nodes: list[TextNode], stemmer, token_pattern: str = r"(?u)\b\w\w+\b") -> "SentenceIndex":
+        from array import array
+
         from index.chunking import node_sentences
 
-        texts: list[str] = []
+        split = re.compile(token_pattern).findall
+        vocab: dict[str, int] = {}
+        term_of_word: dict[str, int] = {}
+        terms, rows, lengths = array("i"), array("i"), array("i")
         starts = np.zeros(len(nodes), dtype=np.int64)
+        row = 0
         for i, node in enumerate(nodes):
-            starts[i] = len(texts)
+            starts[i] = row
             base = node.start_char_idx or 0
-            spans = node_sentences(node)
-            if spans:
-                texts.extend(node.text[a - base : b - base] for a, b in spans)
-            else:
-                texts.append(node.text)
-        bm25 = bm25s.BM25()
-        if texts:
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
-            bm25.index(tokens, show_progress=False)
-        return cls(bm25, starts, len(nodes))
+            spans = node_sentences(node) or [(base, base + len(node.text))]
+            for a, b in spans:
+                count = 0
+                for word in split(node.text[a - base : b - base].lower()):
+                    if word in _STOPWORDS:
+                        continue
+                    term = term_of_word.get(word)
+                    if term is None:
+                        stem = stemmer.stemWord(word) if stemmer is not None else word
+                        term = term_of_word[word] = vocab.setdefault(stem, len(vocab))
+                    terms.append(term)
+                    count += 1
+                rows.append(row)
+                lengths.append(count)
+                row += 1
+        n = row
+        length = np.frombuffer(lengths, dtype=np.int32).astype(np.float32)
+        term_ids = np.frombuffer(terms, dtype=np.int32).astype(np.int64)
+        row_ids = np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(lengths, dtype=np.int32))
+        # One entry per (term, sentence) with its frequency, sorted by term then sentence.
+        keys, tf = np.unique(term_ids * max(n, 1) + row_ids, return_counts=True)
+        term_of, row_of = keys // max(n, 1), keys % max(n, 1)
+        df = np.bincount(term_of, minlength=len(vocab))
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        avg = float(length.mean()) if n else 1.0
+        norm = cls.K1 * (1 - cls.B + cls.B * length[row_of] / (avg or 1.0))
+        data = (idf[term_of] * tf / (tf + norm)).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        return cls(vocab, indptr, row_of.astype(np.int32), data, starts, n)
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self.bm25.save(str(path), show_progress=False)
-        np.save(path / "chunk_starts.npy", self.starts)
+        np.savez(path / "postings.npz", indptr=self.indptr, indices=self.indices, data=self.data, starts=self.starts,
+                 n_sentences=np.int64(self.n_sentences))
+        (path / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
 
     @classmethod
     def load(cls, path: Path, n_chunks: int) -> "SentenceIndex":
-        starts = np.load(path / "chunk_starts.npy")
-        if len(starts) != n_chunks:
+        with np.load(path / "postings.npz") as arrays:
+            index = cls(json.loads((path / "vocab.json").read_text("utf-8")), arrays["indptr"], arrays["indices"],
+                        arrays["data"], arrays["starts"], int(arrays["n_sentences"]))
+        if index.n_chunks != n_chunks or len(index.indptr) != len(index.vocab) + 1:
             raise ValueError("sentence index does not match the chunks")
-        return cls(bm25s.BM25.load(str(path), show_progress=False), starts, n_chunks)
+        return index
 
     def chunk_scores(self, tokens: list[str]) -> np.ndarray:
-        vocab = self.bm25.vocab_dict
-        ids = [vocab[t] for t in tokens if t in vocab]
+        """The best sentence score of every chunk for the query terms ``tokens`` (a repeated term
+        counts again, as in bm25s)."""
+        ids = [self.vocab[t] for t in tokens if t in self.vocab]
         if not ids or self.n_chunks == 0:
             return np.zeros(self.n_chunks, dtype="float32")
-        return np.maximum.reduceat(self.bm25.get_scores_from_ids(ids), self.starts).astype("float32")
+        parts = [slice(self.indptr[t], self.indptr[t + 1]) for t in ids]
+        rows = np.concatenate([self.indices[p] for p in parts])
+        weights = np.concatenate([self.data[p] for p in parts])
+        sentence_scores = np.bincount(rows, weights=weights, minlength=self.n_sentences)
+        return np.maximum.reduceat(sentence_scores, self.starts).astype("float32")
 
 
 SENTENCE_INDEX_DIR = "sentences"  # inside the version directory
@@ -434,14 +479,14 @@ def _load_or_build_sentences(version: IndexVersion) -> SentenceIndex:
     (a derived file outside the version's checksummed manifest, so it never invalidates it;
     written to a temporary directory and renamed, so a reader never sees half of it)."""
     path = Path(version.path) / SENTENCE_INDEX_DIR if getattr(version, "path", None) else None
-    if path is not None and (path / "chunk_starts.npy").is_file():
+    if path is not None and path.exists():
         try:
             return SentenceIndex.load(path, version.n_chunks)
-        except Exception as exc:  # a damaged derived file: build it again
-            log.warning("sentence index of %s unusable (%s); rebuilding it", version.name, exc)
+        except Exception as exc:  # damaged or from an older format: build it again
+            log.warning("sentence index of %s unusable (%s); rebuilding it", getattr(version, "name", "?"), exc)
             shutil.rmtree(path, ignore_errors=True)
     started = time.perf_counter()
-    index = SentenceIndex.build(version.nodes, version.bm25.stemmer)
+    index = SentenceIndex.build(version.nodes, version.bm25.stemmer, version.bm25.token_pattern)
     log.info("sentence index of %s built in %.1fs", getattr(version, "name", "?"), time.perf_counter() - started)
     if path is not None:
         tmp = path.with_name(f".{SENTENCE_INDEX_DIR}-{uuid.uuid4().hex[:8]}")

@@ -197,7 +197,7 @@ def test_hits_carry_scores_and_the_retriever_is_a_llamaindex_retriever(twin_libr
 
 def test_the_sentence_index_is_saved_in_the_version_and_loaded_from_there(twin_library, embed_model):
     version_dir = Path(twin_library.version.path)
-    assert (version_dir / SENTENCE_INDEX_DIR / "chunk_starts.npy").is_file()
+    assert (version_dir / SENTENCE_INDEX_DIR / "postings.npz").is_file()
     reloaded = Library(twin_library.config, embed_model)
     question = "How much money did the startup raise, as reported by The Verge?"
     assert [h.node.node_id for h in reloaded.search(question)] == [h.node.node_id for h in twin_library.search(question)]
