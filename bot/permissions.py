@@ -36,9 +36,23 @@ def admin_reason(user, permissions: discord.Permissions | None, settings) -> str
     if permissions is not None and (permissions.manage_guild or permissions.administrator):
         return "manage server"
     admin_roles = set(settings.admin_role_ids or ())
-    if admin_roles and any(getattr(role, "id", None) in admin_roles for role in getattr(user, "roles", None) or ()):
+    if admin_roles and admin_roles & role_ids(user):
         return "role"
     return None
+
+
+def role_ids(user) -> set[int]:
+    """The ids of the member's roles, as the interaction sent them.
+
+    ``Member.roles`` drops roles missing from the cached guild (no roles cached yet, or a role
+    created after start-up), so the raw ids the interaction carried are used as well.
+    """
+    ids = {int(i) for i in (getattr(user, "_roles", None) or ())}
+    try:
+        ids |= {role.id for role in (getattr(user, "roles", None) or ())}
+    except Exception:  # a Member whose guild is not cached
+        pass
+    return ids
 
 
 def interaction_permissions(interaction: discord.Interaction) -> discord.Permissions | None:

@@ -215,6 +215,19 @@ def test_who_is_an_admin(who, expected):
     assert admin_reason(user, discord.Permissions(**who), settings) == expected
 
 
+def test_admin_role_counts_even_if_the_guild_role_cache_lacks_it(env):
+    """discord.Member.roles drops roles not in the cached guild; the raw ids still count."""
+    guild = SimpleNamespace(get_role=lambda role_id: None, default_role=None, id=100)
+    user = discord.Member.__new__(discord.Member)
+    user._roles = discord.utils.SnowflakeList([ADMIN_ROLE])
+    user.guild = guild
+    user._user = SimpleNamespace(id=4)
+    assert user.roles == []  # what discord.py shows
+    assert admin_reason(user, discord.Permissions.none(), env.settings) == "role"
+    user._roles = discord.utils.SnowflakeList([123])
+    assert admin_reason(user, discord.Permissions.none(), env.settings) is None
+
+
 def test_outside_a_server_only_configured_users_are_admins():
     from bot.permissions import is_admin
 
