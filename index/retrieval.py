@@ -327,7 +327,9 @@ def _scale_head(values: np.ndarray, head: int) -> np.ndarray:
         return values.astype("float32")
     top = float(values.max())
     head = min(head, values.size)
-    floor = float(np.partition(values, values.size - head)[values.size - head])
+    # The head-th largest, selected from the small end of the negated values: numpy's selection
+    # is several times faster there on score arrays full of ties (mostly zeros), same result.
+    floor = -float(np.partition(-values, head - 1)[head - 1])
     if top <= floor:
         return np.where(values >= top, 1.0 if top > 0 else 0.0, 0.0).astype("float32")
     return ((values - floor) / (top - floor)).astype("float32")
@@ -407,8 +409,18 @@ class HybridRetriever(BaseRetriever):
         return bm25.get_scores_from_ids(ids).astype("float32")
 
     def dense_scores(self, query: str, query_embedding=None) -> np.ndarray:
-        q = np.asarray(query_embedding if query_embedding is not None else self.embed_query(query), dtype="float32")
-        return self.version.vectors @ q
+        q = np.ascontiguousarray(query_embedding if query_embedding is not None else self.embed_query(query), dtype="float32")
+        vectors = self.version.vectors
+        if not len(vectors) or q.shape != (vectors.shape[1],) or not vectors.flags.c_contiguous or vectors.dtype != np.float32:
+            return vectors @ q
+        # faiss's single-threaded SIMD dot products: numpy's matrix-vector product goes through
+        # multi-threaded BLAS, which on a busy 2-core machine waits for its threads (10k
+        # chunks: ~15 ms instead of <1 ms); it also releases the GIL.
+        import faiss
+
+        out = np.empty(len(vectors), dtype="float32")
+        faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(vectors), vectors.shape[1], len(vectors))
+        return out
 
     def scores(self, query: str, query_embedding=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused, dense, bm25) scores of every chunk."""
