@@ -187,7 +187,8 @@ class LlamaCppBackend:
         with self._lock:
             if self._outstanding > self.max_queue:
                 raise ModelBusyError(
-                    f"the local model is busy: {self._outstanding - 1} question(s) already waiting (LLM_MAX_QUEUE={self.max_queue})"
+                    f"the local model is busy: it is answering one question and {self._outstanding - 1} more "
+                    f"{'is' if self._outstanding == 2 else 'are'} waiting (LLM_MAX_QUEUE={self.max_queue})"
                 )
             self._outstanding += 1
         loop = asyncio.get_running_loop()

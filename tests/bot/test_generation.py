@@ -709,22 +709,44 @@ def test_llamacpp_free_answer_does_not_block_the_event_loop(local_backend, libra
 
 @llm
 @needs_llama_cpp
-def test_llamacpp_bounded_queue_says_busy(local_backend, library, prepared):
-    assert local_backend.max_queue == 0  # one question at a time, none waiting
+@pytest.mark.parametrize("max_queue", [0, 1])
+def test_llamacpp_bounded_queue_says_busy(gguf, library, prepared, max_queue):
+    """One question generates, ``max_queue`` wait, the next gets the extractive answer at once
+    with a "busy" reason; when the running one is closed the model is free again."""
+    from bot.llm import LlamaCppBackend
+
+    # A grammar with no end keeps the first question generating (up to 2000 tokens) until closed.
+    backend = LlamaCppBackend(gguf, max_tokens=2000, max_queue=max_queue, grammar='root ::= "la " root')
+    answerer = GenerativeAnswerer(library, backend, timeout_s=60)
+    message = [{"role": "user", "content": "Sing."}]
 
     async def run():
-        first = local_backend.stream([{"role": "user", "content": "Count from one to fifty."}])
-        await first.__anext__()  # generating now
-        answerer = GenerativeAnswerer(library, local_backend, timeout_s=30)
+        running = backend.stream(message)
+        await running.__anext__()  # generating now
+        waiting = []
+        for _ in range(max_queue):
+            waiting.append(backend.stream(message))
+            waiting[-1] = (waiting[-1], asyncio.ensure_future(waiting[-1].__anext__()))
+        await asyncio.sleep(0.2)
+        assert backend.outstanding == 1 + max_queue and not any(task.done() for _, task in waiting)
+        started = time.perf_counter()
         busy = [item async for item in answerer.astream(QUESTION)][-1]
-        await first.aclose()  # stops the generation at the next token
-        for _ in range(100):
-            if local_backend.outstanding == 0:
+        busy_after = time.perf_counter() - started
+        await running.aclose()  # stops the generation at the next token
+        for stream, task in waiting:  # a waiting question gets the model next
+            assert await asyncio.wait_for(task, 30) == "l"
+            await stream.aclose()
+        for _ in range(200):
+            if backend.outstanding == 0:
                 break
             await asyncio.sleep(0.05)
-        return busy
+        return busy, busy_after
 
-    busy = asyncio.run(run())
+    try:
+        busy, busy_after = asyncio.run(run())
+    finally:
+        backend.close()
     assert busy.backend == "extractive" and busy.fallback_reason.startswith("busy: the local model is busy")
-    assert busy.answer == prepared.fallback.answer
-    assert local_backend.outstanding == 0  # the model is free again
+    assert f"LLM_MAX_QUEUE={max_queue}" in busy.fallback_reason
+    assert busy.answer == prepared.fallback.answer and busy_after < 10  # at once, not after a wait
+    assert backend.outstanding == 0  # the model is free again
