@@ -103,6 +103,8 @@ def report(cases: list[Case], embed) -> str:
 
     configured = row(f"**configured**: facts + overlap ≥ {base.min_overlap} + similarity ≥ {base.min_similarity}", base)
     row("facts only (numbers, names, negation)", replace(base, min_overlap=0.0, min_similarity=-1.0))
+    row(f"facts + overlap ≥ {base.min_overlap}, no similarity", replace(base, min_similarity=-1.0))
+    row(f"overlap ≥ {base.min_overlap} + similarity ≥ {base.min_similarity}, no facts", replace(base, strict_facts=False))
     for overlap in (0.5, 0.6, 0.67, 0.75, 0.8, 1.0):
         row(f"overlap ≥ {overlap} only", SupportConfig(min_overlap=overlap, min_similarity=-1.0, strict_facts=False))
     for similarity in (0.4, 0.5, 0.6, 0.7, 0.8):
