@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from bm25s.stopwords import STOPWORDS_EN
@@ -305,14 +306,44 @@ class SentenceIndex:
     def chunk_scores(self, tokens: list[str]) -> np.ndarray:
         """The best sentence score of every chunk for the query terms ``tokens`` (a repeated term
         counts again, as in bm25s)."""
-        ids = [self.vocab[t] for t in tokens if t in self.vocab]
-        if not ids or self.n_chunks == 0:
-            return np.zeros(self.n_chunks, dtype="float32")
-        parts = [slice(self.indptr[t], self.indptr[t + 1]) for t in ids]
-        rows = np.concatenate([self.indices[p] for p in parts])
-        weights = np.concatenate([self.data[p] for p in parts])
-        sentence_scores = np.bincount(rows, weights=weights, minlength=self.n_sentences)
-        return np.maximum.reduceat(sentence_scores, self.starts).astype("float32")
+        return self.chunk_scores_many([tokens])[0]
+
+    def chunk_scores_many(self, token_lists: list[list[str]]) -> list[np.ndarray]:
+        """``chunk_scores`` of several term lists (a question and its clauses) in one pass over
+        the postings: the sentences that match any list are found once, then each list is
+        scored on those alone."""
+        vocab = self.vocab
+        term_ids = sorted({vocab[t] for tokens in token_lists for t in tokens if t in vocab})
+        if not term_ids or self.n_chunks == 0:
+            return [np.zeros(self.n_chunks, dtype="float32") for _ in token_lists]
+        local = {t: i for i, t in enumerate(term_ids)}
+        counts = np.zeros((len(token_lists), len(term_ids)), dtype=np.float32)
+        for i, tokens in enumerate(token_lists):
+            for t in tokens:
+                if t in vocab:
+                    counts[i, local[vocab[t]]] += 1
+        bounds = [(int(self.indptr[t]), int(self.indptr[t + 1])) for t in term_ids]
+        rows = np.concatenate([self.indices[a:b] for a, b in bounds])
+        data = np.concatenate([self.data[a:b] for a, b in bounds])
+        term_of = np.repeat(np.arange(len(term_ids)), [b - a for a, b in bounds])
+        matched = np.flatnonzero(np.bincount(rows, minlength=self.n_sentences))  # a few per cent
+        index_of = np.empty(self.n_sentences, dtype=np.int32)  # only matched rows are read back
+        index_of[matched] = np.arange(len(matched), dtype=np.int32)
+        position = index_of[rows]
+        chunks = self.chunk_of_sentence[matched]
+        first = np.flatnonzero(np.concatenate([[True], chunks[1:] != chunks[:-1]]))
+        results = []
+        for i in range(len(token_lists)):
+            sums = np.bincount(position, weights=data * counts[i][term_of], minlength=len(matched))
+            out = np.zeros(self.n_chunks, dtype="float32")
+            out[chunks[first]] = np.maximum.reduceat(sums, first)
+            results.append(out)
+        return results
+
+    @cached_property
+    def chunk_of_sentence(self) -> np.ndarray:
+        counts = np.diff(np.append(self.starts, self.n_sentences))
+        return np.repeat(np.arange(self.n_chunks, dtype=np.int32), counts)
 
 
 SENTENCE_INDEX_DIR = "sentences"  # inside the version directory
@@ -431,14 +462,13 @@ class HybridRetriever(BaseRetriever):
         bm25 = self.bm25_scores(query, tokens)
         fused = config.dense_weight * _scale_head(dense, head) + config.bm25_weight * _scale_head(bm25, head)
         if config.sentence_weight or config.clause_weight:
-            sentences = self.sentence_index
+            clauses = question_clauses(query, self.metadata_index) if config.clause_weight else []
+            lists = [tokens] + ([self.tokenize(c) for c in clauses] if len(clauses) > 1 else [])
+            scored = self.sentence_index.chunk_scores_many(lists)
             if config.sentence_weight:
-                fused += config.sentence_weight * _scale_head(sentences.chunk_scores(tokens), head)
-            if config.clause_weight:
-                clauses = question_clauses(query, self.metadata_index)
-                if len(clauses) > 1:
-                    best = np.max([_scale_head(sentences.chunk_scores(self.tokenize(c)), head) for c in clauses], axis=0)
-                    fused += config.clause_weight * best
+                fused += config.sentence_weight * _scale_head(scored[0], head)
+            if len(scored) > 1:
+                fused += config.clause_weight * np.max([_scale_head(s, head) for s in scored[1:]], axis=0)
         if config.source_boost:
             mask = self.metadata_index.source_mask(query)
             if mask is not None:
