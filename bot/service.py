@@ -38,6 +38,16 @@ class AnswerService:
         """Raises bot.answering.QuestionError for a question that cannot be asked as given."""
         return await self._run(self._executor, self.answerer.ask, question, history)
 
+    @property
+    def streams(self) -> bool:
+        """True when a model writes the answers and ``stream`` yields them sentence by sentence."""
+        return getattr(self.answerer, "astream", None) is not None
+
+    @property
+    def backend_name(self) -> str:
+        """``extractive`` | ``openai`` | ``llamacpp``: what writes the answers when nothing falls back."""
+        return getattr(getattr(self.answerer, "backend", None), "name", None) or "extractive"
+
     async def stream(self, question: str, history: list[str] | None = None) -> AsyncIterator:
         """Yields ``bot.llm.StreamedSentence`` items (verified sentences, generated answers only)
         as they are ready, then one final ``Answer`` — authoritative: it replaces the streamed
