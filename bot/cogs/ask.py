@@ -5,14 +5,23 @@ Order for every question: the cheap checks first (the question itself, the index
 the asker's rate limit) — answered at once and, for /ask, ephemerally, before deferring — then
 defer, answer in the service's threads (never on the event loop), store, and send the embeds
 with the 👍/👎 buttons.
+
+Generated answers (ANSWER_BACKEND=openai | llamacpp) stream: the message is written as the
+model's sentences pass verification — the deferred /ask message is edited, a mention's reply is
+sent with the first sentence and then edited — at most once per ``EDIT_INTERVAL_S`` and only with
+whole verified sentences (``bot.llm.paced`` over ``AnswerService.stream``). The final edit is the
+authoritative answer as stored, with its sources and buttons; when generation fell back to the
+extractive answer, that replaces the streamed text. Extractive answers are sent once, unedited.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -21,6 +30,7 @@ from discord.ext import commands
 
 from bot.answering import Answer, QuestionError, clean_question, contextualize
 from bot.cogs.feedback import feedback_view
+from bot.llm import paced
 from bot.render import fit_plain, render_answer, render_notice
 
 log = logging.getLogger(__name__)
@@ -30,6 +40,9 @@ NO_PINGS = discord.AllowedMentions.none()
 HISTORY_TURNS = 6
 THREAD_NAME_MAX = 90
 THREAD_ARCHIVE_MINUTES = 1440
+# A streamed answer's message is edited at most this often (Discord allows about 5 edits per 5 s
+# in a channel; once a second leaves room for the other answers being written there).
+EDIT_INTERVAL_S = 1.0
 
 MSG_LOADING = "I'm still loading the article index — try again in a moment."
 MSG_UNAVAILABLE = "The article index isn't available right now (it failed to load; the cause is in the bot's log). Please try again later."
@@ -61,20 +74,127 @@ class Outcome:
     answer_id: int | None = None
     notice: str | None = None
     latency_ms: float = 0.0
+    drafts: int = 0  # edits showing a streamed answer so far (generated answers)
+    first_draft_ms: float | None = None  # when the first verified sentence was shown
 
     def log(self) -> None:
         log.info(
-            "question via=%s user=%s outcome=%s latency_ms=%.0f backend=%s citations=%d answer_id=%s",
+            "question via=%s user=%s outcome=%s latency_ms=%.0f backend=%s citations=%d answer_id=%s drafts=%d first_draft_ms=%s",
             self.via, self.user_id, self.status, self.latency_ms,
             getattr(self.answer, "backend", "-") if self.answer else "-",
             len(self.answer.citations) if self.answer else 0, self.answer_id,
+            self.drafts, "-" if self.first_draft_ms is None else f"{self.first_draft_ms:.0f}",
         )
+
+
+class Reply:
+    """Where one answer goes. ``draft`` shows a streamed answer so far (the first message, created
+    or edited); ``send`` sends the final messages — the first replaces the draft, if there is one —
+    and ``notice`` a message of ours, also in place of a draft. Without drafts (extractive
+    answers) it sends exactly what it always did: new messages, no edits."""
+
+    def __init__(self, outcome: Outcome, started: float):
+        self.outcome, self.started = outcome, started
+        self.drafted = False  # a draft is showing, to be replaced by the final answer
+        self.drafting = True  # False after an edit failed: the final answer is still sent
+
+    async def draft(self, embeds: list[discord.Embed]) -> None:
+        if not self.drafting:
+            return
+        try:
+            await self._draft(embeds)
+            self.drafted = True
+            self.outcome.drafts += 1
+            if self.outcome.first_draft_ms is None:
+                self.outcome.first_draft_ms = (time.perf_counter() - self.started) * 1000
+        except discord.HTTPException as exc:
+            self.drafting = False
+            log.warning("could not show the answer so far (%s); it is sent when complete", exc)
+
+    async def send(self, i: int, embeds: list[discord.Embed], view) -> discord.Message:
+        if i == 0 and self.drafted:
+            try:
+                return await self._replace(embeds=embeds, view=view, allowed_mentions=NO_PINGS)
+            except discord.NotFound:  # the draft was deleted meanwhile: send the answer anew
+                self.drafted = False
+        return await self._send(i, embeds, view)
+
+    async def notice(self, text: str) -> None:
+        if self.drafted:
+            with contextlib.suppress(discord.NotFound):
+                await self._replace(content=render_notice(text), embeds=[], allowed_mentions=NO_PINGS)
+                return
+        await self._notice(render_notice(text))
+
+    async def _draft(self, embeds: list[discord.Embed]) -> None:
+        raise NotImplementedError
+
+    async def _replace(self, **fields) -> discord.Message:
+        raise NotImplementedError
+
+    async def _send(self, i: int, embeds: list[discord.Embed], view) -> discord.Message:
+        raise NotImplementedError
+
+    async def _notice(self, text: str) -> None:
+        raise NotImplementedError
+
+
+class InteractionReply(Reply):
+    """Follow-ups of a deferred interaction; drafts edit the deferred ("thinking") message."""
+
+    def __init__(self, interaction: discord.Interaction, outcome: Outcome, started: float):
+        super().__init__(outcome, started)
+        self.interaction = interaction
+
+    async def _draft(self, embeds):
+        await self.interaction.edit_original_response(embeds=embeds, allowed_mentions=NO_PINGS)
+
+    async def _replace(self, **fields):
+        return await self.interaction.edit_original_response(**fields)
+
+    async def _send(self, i, embeds, view):
+        return await self.interaction.followup.send(embeds=embeds, view=view, wait=True, allowed_mentions=NO_PINGS)
+
+    async def _notice(self, text):
+        await self.interaction.followup.send(text, allowed_mentions=NO_PINGS)
+
+
+class ChannelReply(Reply):
+    """Messages in a channel or thread (the first replying to ``reference``); drafts are the first
+    message, sent with the first sentence and then edited."""
+
+    def __init__(self, target, reference: discord.Message | None, outcome: Outcome, started: float):
+        super().__init__(outcome, started)
+        self.target, self.reference = target, reference
+        self.message: discord.Message | None = None
+
+    async def _draft(self, embeds):
+        if self.message is None:
+            self.message = await self.target.send(embeds=embeds, reference=self.reference, mention_author=False,
+                                                  allowed_mentions=NO_PINGS)
+        else:
+            await self.message.edit(embeds=embeds, allowed_mentions=NO_PINGS)
+
+    async def _replace(self, **fields):
+        return await self.message.edit(**fields)
+
+    async def _send(self, i, embeds, view):
+        kwargs = {"view": view} if view is not discord.utils.MISSING else {}
+        return await self.target.send(embeds=embeds, reference=self.reference if i == 0 else None,
+                                      mention_author=False, allowed_mentions=NO_PINGS, **kwargs)
+
+    async def _notice(self, text):
+        await self.target.send(text, reference=self.reference, mention_author=False, allowed_mentions=NO_PINGS)
 
 
 class AskCog(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
         self.settings = bot.settings
+        # Streamed answers: ``pacer(service.stream(...), edit_interval_s)`` decides when the
+        # message is edited (bot.llm.paced; both replaceable in tests).
+        self.edit_interval_s = EDIT_INTERVAL_S
+        self.pacer = paced
 
     # ---------------------------------------------------------------- shared steps
 
@@ -94,10 +214,18 @@ class AskCog(commands.Cog):
             return None, rate_limit_message(self.bot.limiter.limit, self.bot.limiter.window, wait), "rate_limited"
         return question, None, None
 
-    async def compute(self, question: str, history: list[str], outcome: Outcome) -> Answer | None:
-        """The answer, or None with ``outcome.notice`` set. Runs in the service's threads."""
+    async def compute(self, question: str, history: list[str], outcome: Outcome,
+                      show: Callable[[str], Awaitable[None]] | None = None) -> Answer | None:
+        """The answer, or None with ``outcome.notice`` set. Runs in the service's threads.
+
+        When a model writes the answer and ``show`` is given, ``show(text)`` is awaited with the
+        verified sentences so far, at most once per ``edit_interval_s``; the Answer returned is the
+        final, authoritative one (the extractive answer if generation fell back)."""
         try:
-            answer = await self.bot.service.ask(question, history)
+            if show is not None and getattr(self.bot.service, "streams", False):
+                answer = await self._stream(question, history, show)
+            else:
+                answer = await self.bot.service.ask(question, history)
         except QuestionError as exc:
             outcome.status, outcome.notice = "invalid", str(exc)
             return None
@@ -108,6 +236,26 @@ class AskCog(commands.Cog):
         outcome.answer = answer
         outcome.status = "refused" if answer.refused else "answered"
         return answer
+
+    async def _stream(self, question: str, history: list[str], show: Callable[[str], Awaitable[None]]) -> Answer:
+        answer = None
+        updates = self.pacer(self.bot.service.stream(question, history), self.edit_interval_s)
+        async with contextlib.aclosing(updates):  # stops generation if showing fails
+            async for text, final in updates:
+                if final is not None:
+                    answer = final
+                elif text:
+                    await show(text)
+        if answer is None:
+            raise RuntimeError("the answer stream ended without a final answer")
+        return answer
+
+    def draft_embeds(self, question: str, text: str) -> list[discord.Embed]:
+        """How a streamed answer looks so far: the verified sentences with their markers, a
+        "writing…" footer; the sources come with the final answer."""
+        draft = Answer(question=question, answer=text, refused=False,
+                       backend=getattr(self.bot.service, "backend_name", "extractive"))
+        return render_answer(draft, partial=True)[0].embeds
 
     async def store(self, answer: Answer, outcome: Outcome, *, query: str, guild_id, channel_id, thread_id) -> int | None:
         answer_id = await self.bot.db.record_answer(
@@ -147,11 +295,12 @@ class AskCog(commands.Cog):
         # /ask inside one of the bot's conversation threads is a follow-up like any message there
         in_conversation = thread_id is not None and await self.bot.db.is_bot_thread(thread_id)
         history = await self.bot.db.thread_history(thread_id, HISTORY_TURNS) if in_conversation else []
-        answer = await self.compute(cleaned, history, outcome)
+        reply = InteractionReply(interaction, outcome, started)
+        answer = await self.compute(cleaned, history, outcome, lambda text: reply.draft(self.draft_embeds(cleaned, text)))
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         try:
             if answer is None:
-                await interaction.followup.send(render_notice(outcome.notice), allowed_mentions=NO_PINGS)
+                await reply.notice(outcome.notice)
                 return
             query = contextualize(cleaned, history)
             answer_id = await self.store(answer, outcome, query=query, guild_id=interaction.guild_id,
@@ -163,7 +312,7 @@ class AskCog(commands.Cog):
             for i, message in enumerate(messages):
                 last = i == len(messages) - 1
                 view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
-                sent = await interaction.followup.send(embeds=message.embeds, view=view, wait=True, allowed_mentions=NO_PINGS)
+                sent = await reply.send(i, message.embeds, view)
                 first = first or sent
             if answer_id is not None and first is not None:
                 await self.bot.db.set_answer_message(answer_id, first.id)
@@ -255,11 +404,11 @@ class AskCog(commands.Cog):
                     target, reference = thread, None
             thread_id = target.id if isinstance(target, discord.Thread) else None
 
-            answer = await self.compute(cleaned, history, outcome)
+            reply = ChannelReply(target, reference, outcome, started)
+            answer = await self.compute(cleaned, history, outcome, lambda text: reply.draft(self.draft_embeds(cleaned, text)))
             outcome.latency_ms = (time.perf_counter() - started) * 1000
             if answer is None:
-                await target.send(render_notice(outcome.notice), reference=reference, mention_author=False,
-                                  allowed_mentions=NO_PINGS)
+                await reply.notice(outcome.notice)
                 return outcome
             query = contextualize(cleaned, history)
             answer_id = await self.store(answer, outcome, query=query, guild_id=message.guild.id,
@@ -270,9 +419,8 @@ class AskCog(commands.Cog):
             messages = render_answer(answer, answer_id=answer_id)
             for i, rendered in enumerate(messages):
                 last = i == len(messages) - 1
-                kwargs = {"view": feedback_view(answer_id)} if last and answer_id is not None else {}
-                sent = await target.send(embeds=rendered.embeds, reference=reference if i == 0 else None,
-                                         mention_author=False, allowed_mentions=NO_PINGS, **kwargs)
+                view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
+                sent = await reply.send(i, rendered.embeds, view)
                 first = first or sent
             if answer_id is not None and first is not None:
                 await self.bot.db.set_answer_message(answer_id, first.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -12,14 +13,22 @@ import discord
 _ids = itertools.count(10_000)
 
 
+def _loop_time() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return float("nan")
+
+
 @dataclass
 class Call:
-    kind: str  # "send_message" | "defer" | "followup"
+    kind: str  # "send_message" | "defer" | "followup" | "edit_original"
     content: str | None = None
     embeds: list = field(default_factory=list)
     view: Any = None
     ephemeral: bool = False
     kwargs: dict = field(default_factory=dict)
+    t: float = field(default_factory=_loop_time)  # when it was made, on the loop's clock
 
 
 class FakeResponse:
@@ -63,6 +72,15 @@ class FakeInteraction:
         self.response = FakeResponse(self.log)
         self.followup = FakeFollowup(self.log, self.response)
         self.command = None
+
+    async def edit_original_response(self, *, content=discord.utils.MISSING, embeds=discord.utils.MISSING,
+                                     view=discord.utils.MISSING, **kw):
+        assert self.response.is_done(), "edit before the interaction was responded to"
+        self.log.append(Call("edit_original", None if content is discord.utils.MISSING else content,
+                             [] if embeds is discord.utils.MISSING else embeds, view, False,
+                             kw | {"content_given": content is not discord.utils.MISSING}))
+        self.original_id = getattr(self, "original_id", None) or next(_ids)
+        return SimpleNamespace(id=self.original_id)
 
     def kinds(self) -> list[str]:
         return [c.kind for c in self.log]
