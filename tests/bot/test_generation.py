@@ -341,12 +341,11 @@ def test_answer_service_stream(seed_answerer, library, prepared):
 # ---------------------------------------------------------------- the support test, measured
 
 
-def test_support_test_measurements():
+def test_support_test_measurements(embed_model):
     """The numbers quoted in docs/GENERATION.md; see ``python -m bot.llm.support_eval``."""
     from bot.llm.support_eval import cached, load_cases, measure, summary
-    from index.embedding import load_embed_model
 
-    embed = cached(load_embed_model().get_text_embedding_batch)
+    embed = cached(embed_model.get_text_embedding_batch)
     results = measure(load_cases(), embed)
     s = summary(results)
     assert s["supported"] == 45 and s["unsupported"] == 45
