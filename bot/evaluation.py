@@ -306,7 +306,9 @@ class OurSystem:
         r = self.retrieval_config
         return (
             f"hybrid (MiniLM dense + BM25, chunks {self.settings.chunk_tokens}/{self.settings.chunk_overlap_tokens} word-pieces, "
-            f"weights dense {r.dense_weight} / bm25 {r.bm25_weight})"
+            f"weights dense {r.dense_weight} / bm25 {r.bm25_weight} / sentence {r.sentence_weight} / clause {r.clause_weight}, "
+            f"boosts outlet {r.source_boost} / date {r.date_boost}, article penalty {r.article_penalty}); "
+            f"answers: {getattr(self.settings, 'answer_backend', 'extractive')}"
         )
 
     @property
