@@ -243,13 +243,32 @@ def embed_total(embed: discord.Embed) -> int:
     return sum(dlen(p) for p in parts)
 
 
+def public_reason(reason: str) -> str:
+    """A fallback reason as users see it. A rejected generation's reason quotes the model's
+    unverified sentence (kept in the database, the log and ``ask --json``); the footer says only
+    which sentence failed and how, so nothing unverified is shown."""
+    if not reason.startswith("rejected"):
+        return reason
+    match = re.match(r"rejected: sentence (\d+) (.*)", reason, re.S)
+    if match is None:
+        return "rejected: a sentence failed verification"
+    detail = match.group(2)
+    if detail.startswith("cites source"):
+        how = "cites a source it was not given"
+    elif detail.startswith("quotes"):
+        how = "quotes words its source does not contain"
+    else:
+        how = "is not supported by the source it cites"
+    return f"rejected: sentence {match.group(1)} {how}"
+
+
 def footer_text(answer, answer_id: int | None = None, partial: bool = False) -> str:
     backend = getattr(answer, "backend", None) or "extractive"
     reason = getattr(answer, "fallback_reason", None)
     if partial:
         text = f"Writing with the {BACKEND_NAMES.get(backend, backend)}… only checked sentences are shown"
     elif reason:
-        text = f"Extractive answer, quoted from the articles (the model's answer was not used: {clean_text(reason, single_line=True)})"
+        text = f"Extractive answer, quoted from the articles (the model's answer was not used: {clean_text(public_reason(reason), single_line=True)})"
     elif backend == "extractive":
         text = "Extractive answer: every sentence is quoted from the articles"
     else:

@@ -240,7 +240,8 @@ def test_ask_streams_paced_verified_sentences_then_the_final_answer_with_sources
 
 def test_a_fallback_replaces_the_streamed_text(make_settings, seed_answerer, real_answer):
     fallback = Answer(real_answer.question, real_answer.answer, False, list(real_answer.citations), backend="extractive",
-                      fallback_reason="rejected: sentence 2 is not supported by the source it cites",
+                      fallback_reason=("rejected: sentence 2 not supported by the cited source: the name “Mars” is not in the "
+                                       "cited source: 'The capital of Mars is Paris [1].'"),
                       index_version=real_answer.index_version)
     script = [(0.5, sentence(0, SENTENCES[1])), (2.0, fallback)]
 
@@ -260,7 +261,9 @@ def test_a_fallback_replaces_the_streamed_text(make_settings, seed_answerer, rea
     assert description(draft) == SENTENCES[1]
     assert_paced([draft, last])
     assert description(last) == real_answer.answer and SENTENCES[1] not in description(last)
-    assert "Extractive answer" in footer(last) and "not supported by the source" in footer(last)
+    assert "Extractive answer" in footer(last) and "sentence 2 is not supported by the source it cites" in footer(last)
+    assert not any("Mars" in unescape(c.embeds[-1].footer.text) + description(c) for c in interaction.log[1:]), \
+        "the rejected sentence is not shown, not even in the reason"
     assert real_answer.citations[0].quote[:50] in quotes(last)[0] and last.view.children
     assert stored["backend"] == "extractive" and stored["fallback_reason"].startswith("rejected")
 
