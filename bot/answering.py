@@ -19,7 +19,7 @@ from index.library import Library
 from index.retrieval import Hit
 
 REFUSAL = "The indexed articles don't say — I couldn't find an answer to that in them."
-DEFAULT_MAX_QUESTION_CHARS = 500
+DEFAULT_MAX_QUESTION_CHARS = 1000  # room for long multi-part questions (MultiHop-RAG: up to 511)
 
 
 class QuestionError(ValueError):

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from bot.answering import DEFAULT_MAX_QUESTION_CHARS
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
 from index.library import LibraryConfig
@@ -37,7 +38,7 @@ class Settings(BaseSettings):
     max_per_article: int = Field(0, ge=0)
 
     # --- answers
-    max_question_chars: int = Field(500, ge=10, le=4000)
+    max_question_chars: int = Field(DEFAULT_MAX_QUESTION_CHARS, ge=10, le=4000)
     answer_max_sentences: int = Field(3, ge=1, le=8)
     refusal_min_first_weight: float = Field(4.5, ge=0)
     refusal_min_coverage: float = Field(0.2, ge=0, le=1)

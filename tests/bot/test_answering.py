@@ -97,7 +97,7 @@ def test_follow_up_borrows_the_previous_question(seed_answerer):
     [
         ("", "empty"),
         ("   \n\t ", "empty"),
-        ("x" * 501, "501 characters long; the limit is 500"),
+        ("x" * 1001, "1,001 characters long; the limit is 1,000"),
         ("What\x07 happened?", "control characters (U+0007)"),
         ("🕊️🇺🇦🇷🇺", "no words"),
         ("Что согласился сделать Путин?", "Cyrillic"),

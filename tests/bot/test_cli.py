@@ -42,7 +42,7 @@ def test_first_ask_builds_the_index_and_prints_cited_answer(cli_dirs):
 
 def test_ask_json_from_stdin_one_object_per_line(cli_dirs):
     data, corpus = cli_dirs
-    questions = "Where will the talks begin?\n\nWho won the 2024 Super Bowl?\n\n" + "x" * 600 + "\n"
+    questions = "Where will the talks begin?\n\nWho won the 2024 Super Bowl?\n\n" + "x" * 1200 + "\n"
     result = run_cli("ask", "--json", "-", data_dir=data, corpus_dir=corpus, stdin=questions)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
@@ -51,7 +51,7 @@ def test_ask_json_from_stdin_one_object_per_line(cli_dirs):
     text = (corpus / talks["citations"][0]["doc"]).read_text("utf-8")
     assert text[talks["citations"][0]["start"] : talks["citations"][0]["end"]] == talks["citations"][0]["quote"]
     assert bowl["refused"] and bowl["citations"] == []
-    assert long["refused"] and "limit is 500" in long["error"]
+    assert long["refused"] and "limit is 1,000" in long["error"]
     assert result.returncode == 2  # one question was bad input
 
 
