@@ -449,6 +449,43 @@ def test_a_free_answer_of_the_small_model_is_reported_honestly(stack):
     assert_pings_nobody(sents)
 
 
+def test_a_mention_gets_a_streamed_reply_edited_in_place(stack):
+    sentences: list[str] = []
+
+    def faithful(messages):
+        sentences[:] = faithful_sentences(messages, 2)
+        return " ".join(sentences)
+
+    before = max(s["seq"] for s in stack.client.sent())
+    stack.proxy.force, stack.proxy.event_delay_s = forcing("agree to", faithful), 0.1
+    try:
+        msg = stack.client.message("What did Putin agree to?", user_id=stack.user("heidi"), mention_bot=True)
+        assert msg["_delivered"] == 1
+
+        def answered():
+            threads = [r for r in stack.requests("thread_create") if r["path"].endswith(f"/messages/{msg['id']}/threads") and r["status"] == 201]
+            channel = threads[0]["response"]["id"] if threads else stack.world["general_id"]
+            sents = [s for s in stack.client.sent() if s["seq"] > before and s["channel_id"] == channel
+                     and s["kind"] in ("channel_message", "channel_edit")]
+            return sents if sents and sents[-1]["components"] else None
+
+        sents = stack.client.wait_for(answered, ANSWER_TIMEOUT, interval=0.2, what="the streamed reply to the mention")
+    finally:
+        stack.proxy.force, stack.proxy.event_delay_s = None, 0.0
+    kinds = [s["kind"] for s in sents]
+    assert kinds[0] == "channel_message" and set(kinds[1:]) == {"channel_edit"} and len(kinds) >= 3, kinds
+    assert {s["message_id"] for s in sents} == {sents[0]["message_id"]}, "one message, sent with the first sentence, then edited"
+    assert_paced(sents)
+    final = sents[-1]
+    for draft in sents[:-1]:
+        assert WRITING in footer(draft) and not draft["components"] and description(final).startswith(description(draft))
+    assert WRITTEN in footer(final)
+    assert_sources_quote_the_seed(final)
+    bodies = [re.sub(r" \[\d+\]\.$", "", sentence) for sentence in sentences]
+    assert all(body in description(final) for body in bodies), (bodies, description(final))
+    assert_pings_nobody(sents)
+
+
 def test_with_the_model_server_stopped_the_answer_arrives_extractive_with_the_reason(stack):
     stack.server.stop()  # by pid
     stack.proxy.stop()  # nothing listens at LLM_BASE_URL any more
