@@ -20,7 +20,7 @@ import pytest
 
 from bot.answering import Answer
 from bot.client import NegotiationsBot
-from bot.cogs.ask import EDIT_INTERVAL_S, NO_PINGS, AskCog
+from bot.cogs.ask import EDIT_INTERVAL_S, MSG_ERROR, NO_PINGS, AskCog
 from bot.cogs.feedback import parse_feedback_custom_id
 from bot.db import Database
 from bot.llm import StreamedSentence
@@ -106,6 +106,8 @@ class ScriptedStreamer:
         for delay, item in self.script:
             await asyncio.sleep(delay)
             self.yielded += 1
+            if isinstance(item, Exception):
+                raise item
             yield item
 
 
@@ -331,6 +333,25 @@ def test_a_long_streamed_answer_stays_within_discord_limits(make_settings, seed_
     assert last.view.children and quotes(last), "the last message carries the sources and the buttons"
     shown = " ".join(description(c) for c in interaction.log[first_followup - 1:])
     assert " ".join(shown.split()) == " ".join(final.answer.split())
+
+
+def test_an_error_after_drafts_replaces_them_with_the_notice(make_settings, seed_answerer, caplog):
+    script = [(0.2, sentence(0, SENTENCES[0])), (1.5, RuntimeError("the answer threads were shut down"))]
+
+    async def main():
+        bot, cog, _ = await make_bot(make_settings, seed_answerer.library, script)
+        try:
+            interaction = FakeInteraction(bot)
+            await cog.ask.callback(cog, interaction, question=QUESTION)
+            return interaction
+        finally:
+            await close(bot)
+
+    interaction = run_virtual(main)
+    assert interaction.kinds() == ["defer", "edit_original", "edit_original"]
+    last = interaction.log[-1]
+    assert last.content == MSG_ERROR and last.embeds == [] and last.kwargs["allowed_mentions"] is NO_PINGS
+    assert "the answer threads were shut down" in caplog.text
 
 
 class EditFails(FakeInteraction):
