@@ -165,9 +165,10 @@ def render_summary(report, *, title: str | None = None, note: str | None = None)
     if report.skipped:
         skipped = [f"{doc} — {reason}" for doc, reason in report.skipped]
         embed.add_field(name=f"Skipped files ({len(skipped):,})", value=_names_list(skipped), inline=False)
-    recovered = getattr(report, "recovered", None)
+    # A field value must not be blank: Discord rejects it.
+    recovered = clean_text(getattr(report, "recovered", None) or "", single_line=True).strip()
     if recovered:
-        embed.add_field(name="Repaired", value=fit_escaped(clean_text(recovered, single_line=True), FIELD_VALUE_MAX), inline=False)
+        embed.add_field(name="Repaired", value=fit_escaped(recovered, FIELD_VALUE_MAX), inline=False)
     return embed
 
 
