@@ -92,6 +92,10 @@ def test_quick_bench_numbers_are_sane(quick_bench):
         # "about" the requested size: the synthetic corpus is calibrated to it
         assert row["size"] / 2 <= row["build"]["chunks"] <= row["size"] * 2
 
+    stores = results["stores"]
+    assert stores["chunks"] > 0 and stores["simple_bytes"] > stores["faiss_bytes"] > 0
+    assert stores["simple_load_s"] > 0 and stores["faiss_query_ms"] > 0 and stores["faiss_scan_ms"] > 0
+
     noop = results["noop"]
     assert noop["articles"] == results["plan"]["noop_articles"]
     assert noop["all_no_op"] is True and noop["same_version"] is True
