@@ -44,6 +44,10 @@ def format_citation(citation, corpus_dir: Path) -> str:
 
 def format_answer(answer, corpus_dir: Path) -> str:
     lines = [answer.answer]
+    if answer.fallback_reason:
+        lines.append(f"(extractive answer; the generated one was not used: {answer.fallback_reason})")
+    elif answer.backend != "extractive":
+        lines.append(f"(written by the {answer.backend} backend; every sentence checked against its sources)")
     if answer.citations:
         lines.append("")
         lines += [format_citation(c, corpus_dir) for c in answer.citations]
