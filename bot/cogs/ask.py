@@ -265,6 +265,24 @@ class AskCog(commands.Cog):
         outcome.answer_id = answer_id
         return answer_id
 
+    async def deliver(self, answer: Answer, outcome: Outcome, reply, *, cleaned: str, history: list[str],
+                      guild_id, channel_id, thread_id, in_conversation: bool) -> None:
+        """Store the answer, send its messages (the feedback buttons under the last one) and
+        remember which message holds it; in a conversation thread, add it to the history."""
+        query = contextualize(cleaned, history)
+        answer_id = await self.store(answer, outcome, query=query, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id)
+        if in_conversation:
+            await self.bot.db.add_thread_question(thread_id, cleaned, query, answer_id)
+        messages = render_answer(answer, answer_id=answer_id)
+        first = None
+        for i, rendered in enumerate(messages):
+            last = i == len(messages) - 1
+            view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
+            sent = await reply.send(i, rendered.embeds, view)
+            first = first or sent
+        if answer_id is not None and first is not None:
+            await self.bot.db.set_answer_message(answer_id, first.id)
+
     # ---------------------------------------------------------------- /ask
 
     @app_commands.command(name="ask", description="Ask about the Russia–Ukraine peace negotiations; answers quote the news articles")
@@ -302,20 +320,8 @@ class AskCog(commands.Cog):
             if answer is None:
                 await reply.notice(outcome.notice)
                 return
-            query = contextualize(cleaned, history)
-            answer_id = await self.store(answer, outcome, query=query, guild_id=interaction.guild_id,
-                                         channel_id=interaction.channel_id, thread_id=thread_id)
-            if in_conversation:
-                await self.bot.db.add_thread_question(thread_id, cleaned, query, answer_id)
-            messages = render_answer(answer, answer_id=answer_id)
-            first = None
-            for i, message in enumerate(messages):
-                last = i == len(messages) - 1
-                view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
-                sent = await reply.send(i, message.embeds, view)
-                first = first or sent
-            if answer_id is not None and first is not None:
-                await self.bot.db.set_answer_message(answer_id, first.id)
+            await self.deliver(answer, outcome, reply, cleaned=cleaned, history=history, guild_id=interaction.guild_id,
+                               channel_id=interaction.channel_id, thread_id=thread_id, in_conversation=in_conversation)
         except discord.HTTPException:
             outcome.status = "error"
             log.exception("sending the answer to /ask failed")
@@ -410,20 +416,8 @@ class AskCog(commands.Cog):
             if answer is None:
                 await reply.notice(outcome.notice)
                 return outcome
-            query = contextualize(cleaned, history)
-            answer_id = await self.store(answer, outcome, query=query, guild_id=message.guild.id,
-                                         channel_id=message.channel.id, thread_id=thread_id)
-            if thread_id is not None:
-                await self.bot.db.add_thread_question(thread_id, cleaned, query, answer_id)
-            first = None
-            messages = render_answer(answer, answer_id=answer_id)
-            for i, rendered in enumerate(messages):
-                last = i == len(messages) - 1
-                view = feedback_view(answer_id) if last and answer_id is not None else discord.utils.MISSING
-                sent = await reply.send(i, rendered.embeds, view)
-                first = first or sent
-            if answer_id is not None and first is not None:
-                await self.bot.db.set_answer_message(answer_id, first.id)
+            await self.deliver(answer, outcome, reply, cleaned=cleaned, history=history, guild_id=message.guild.id,
+                               channel_id=message.channel.id, thread_id=thread_id, in_conversation=thread_id is not None)
         except discord.HTTPException:
             outcome.status = "error"
             log.exception("replying to a message failed (channel %s)", message.channel.id)
