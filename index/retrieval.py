@@ -25,6 +25,7 @@ Per question there is one query embedding; everything else is numpy over arrays 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -458,13 +460,20 @@ class HybridRetriever(BaseRetriever):
         config = self.config
         head = config.candidates
         tokens = self.tokenize(query)
-        dense = self.dense_scores(query, query_embedding)
-        bm25 = self.bm25_scores(query, tokens)
+        # The query embedding and the dense scan (torch and faiss, both outside the GIL) run on
+        # the other core while this thread scores BM25 and the sentences.
+        dense_future = _dense_executor().submit(self.dense_scores, query, query_embedding)
+        try:
+            bm25 = self.bm25_scores(query, tokens)
+            scored = []
+            if config.sentence_weight or config.clause_weight:
+                clauses = question_clauses(query, self.metadata_index) if config.clause_weight else []
+                lists = [tokens] + ([self.tokenize(c) for c in clauses] if len(clauses) > 1 else [])
+                scored = self.sentence_index.chunk_scores_many(lists)
+        finally:
+            dense = dense_future.result()
         fused = config.dense_weight * _scale_head(dense, head) + config.bm25_weight * _scale_head(bm25, head)
-        if config.sentence_weight or config.clause_weight:
-            clauses = question_clauses(query, self.metadata_index) if config.clause_weight else []
-            lists = [tokens] + ([self.tokenize(c) for c in clauses] if len(clauses) > 1 else [])
-            scored = self.sentence_index.chunk_scores_many(lists)
+        if scored:
             if config.sentence_weight:
                 fused += config.sentence_weight * _scale_head(scored[0], head)
             if len(scored) > 1:
@@ -499,6 +508,12 @@ class HybridRetriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.search(query_bundle.query_str, query_embedding=query_bundle.embedding)
         return [NodeWithScore(node=hit.node, score=hit.score) for hit in hits]
+
+
+@functools.cache
+def _dense_executor() -> ThreadPoolExecutor:
+    """Threads for query embeddings and dense scans, beside the answering threads (one each)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="dense")
 
 
 # ---------------------------------------------------------------- per-version derived data
