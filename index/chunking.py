@@ -36,8 +36,15 @@ def _ends_sentence(text: str, end: int, stop: int) -> bool:
         return True
     if next_char.islower() or next_char in ",;:":
         return False
-    word = _WORD_BEFORE.search(text, 0, end)
-    if text[end - 1] == "." and word:
+    if text[end - 1] != ".":
+        return True
+    # The word before the period, looked for in a window before it: searching from the start of
+    # the text made chunking quadratic in the article length (most of a build's non-embedding time).
+    window = max(0, end - 64)
+    word = _WORD_BEFORE.search(text, window, end)
+    if word and window and word.start() == window:  # the word may go on before the window
+        word = _WORD_BEFORE.search(text, 0, end)
+    if word:
         token = word.group(1).rstrip(".").lower()
         if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
             return False
