@@ -892,7 +892,7 @@ def render_report(results: dict, png_name: str | None) -> str:
         f"| RAM | {m['ram_bytes'] / 2**30:.1f} GB |",
         f"| OS | {m['os']} |",
         f"| Python | {m['python']} |",
-        f"| torch | {m['torch']} ({m['torch_threads']} threads) |",
+        f"| torch | {m['torch']} ({m['torch_threads']} intra-op threads for batches; one per query embedding, see `index/embedding.py`) |",
         f"| faiss | {m['faiss']} |",
         f"| sentence-transformers / transformers | {m['sentence_transformers']} / {m['transformers']} |",
         f"| llama-index-core / bm25s / numpy | {m['llama_index_core']} / {m['bm25s']} / {m['numpy']} |",
