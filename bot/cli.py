@@ -146,10 +146,7 @@ def cmd_reindex(args, settings) -> int:
     progress = ProgressBar(enabled=not args.json and sys.stderr.isatty())
     try:
         report = library.reindex(progress=progress)
-    except IndexBusyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except CorpusError as exc:
+    except (IndexBusyError, CorpusError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     finally:
