@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 
 import discord
@@ -95,9 +96,10 @@ async def test_login_ready_and_command_sync(standin, client):
     assert guild.me is not None and guild.me.id == int(standin.world.bot_id)
     assert guild.get_member(int(standin.world.alice_id)) is None  # no members intent: not sent, like Discord
     assert client.user.id == int(standin.world.bot_id)
-    # heartbeats (1 s interval) are acknowledged: the client keeps a latency
+    # heartbeats (1 s interval) are acknowledged: discord.py's latency stays inf until an ACK
+    # arrives (a wall-clock bound here failed once on the loaded 2-core CI machine)
     await standin.wait_for(lambda: len(standin.heartbeats) >= 2, timeout=5)
-    assert client.latency < 1.0
+    assert math.isfinite(client.latency)
     assert not standin.requests_of("unhandled")
 
 
