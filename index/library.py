@@ -15,8 +15,10 @@ from pathlib import Path
 
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
+from index.lock import BuildStatus, IndexBusyError, Progress
 from index.retrieval import Hit, HybridRetriever, RetrievalConfig
-from index.store import BuildStatus, IndexBusyError, IndexStore, IndexVersion, Progress, ReindexReport
+from index.store import IndexStore, ReindexReport
+from index.versions import IndexVersion
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,9 @@ class Library:
             with self._reindex_lock:
                 retriever = self._retriever
                 if retriever is None:
-                    retriever = self._retriever = HybridRetriever(self._load_or_build(), self.embed_query, self.config.retrieval)
+                    retriever = self._retriever = HybridRetriever(
+                        self._load_or_build(), self.embed_query, self.config.retrieval
+                    )
         return retriever
 
     def _load_or_build(self) -> IndexVersion:
@@ -82,7 +86,9 @@ class Library:
         deadline = time.monotonic() + self.BUSY_WAIT_SECONDS
         while True:
             try:
-                log.info("no usable index in %s: building it from %s", self.store.root, self.config.corpus_dir)
+                log.info(
+                    "no usable index in %s: building it from %s", self.store.root, self.config.corpus_dir
+                )
                 version, self.last_report = self.store.build(self.embed_texts, need_version=True)
                 return version
             except IndexBusyError:
@@ -97,7 +103,7 @@ class Library:
 
     def warm(self) -> None:
         """Load the index (building it if needed) and the embedding model, so questions are fast."""
-        self.retriever
+        _ = self.retriever
         self.embed_query("warm-up")
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:

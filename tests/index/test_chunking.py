@@ -2,7 +2,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.articles import Article, load_corpus
-from index.chunking import ChunkingConfig, chunk_article, chunk_spans, count_wordpieces, node_sentences, sentence_spans
+from index.chunking import (
+    ChunkingConfig,
+    chunk_article,
+    chunk_spans,
+    count_wordpieces,
+    node_sentences,
+    sentence_spans,
+)
 
 
 def test_sentences_respect_abbreviations_and_quotes():
@@ -36,7 +43,13 @@ def test_seed_chunks_are_exact_spans_within_token_budget(corpus_dir):
 
 def test_header_metadata_is_embedded_but_offsets_index_the_file():
     text = "Title: Talks in Riyadh\nSource: Wire\nPublished: 2025-03-24\n\nDelegations met. They talked."
-    article = Article("a.txt", text, text.index("Delegations"), "h" * 64, {"title": "Talks in Riyadh", "source": "Wire", "published": "2025-03-24"})
+    article = Article(
+        "a.txt",
+        text,
+        text.index("Delegations"),
+        "h" * 64,
+        {"title": "Talks in Riyadh", "source": "Wire", "published": "2025-03-24"},
+    )
     (node,) = chunk_article(article, ChunkingConfig())
     assert node.text == "Delegations met. They talked."
     embedded = node.get_content(metadata_mode="embed")

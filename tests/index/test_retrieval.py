@@ -10,17 +10,9 @@ import pytest
 from llama_index.core.schema import QueryBundle, TextNode
 
 from index.library import Library, LibraryConfig
-from index.retrieval import (
-    SENTENCE_INDEX_DIR,
-    HybridRetriever,
-    MetadataIndex,
-    RetrievalConfig,
-    SentenceIndex,
-    _scale_head,
-    mentioned_dates,
-    question_clauses,
-    select_diverse,
-)
+from index.query import MetadataIndex, mentioned_dates, question_clauses
+from index.retrieval import HybridRetriever, RetrievalConfig, _scale_head, select_diverse
+from index.sentences import SENTENCE_INDEX_DIR, SentenceIndex
 
 
 def node(doc: str, source: str | None = None, published: str | None = None, text: str = "x") -> TextNode:
@@ -32,12 +24,21 @@ def node(doc: str, source: str | None = None, published: str | None = None, text
     return TextNode(text=text, metadata=metadata)
 
 
-SOURCES = ["Fortune", "The Age", "The Verge", "The Independent - Sports", "The Independent - Life and Style", "TechCrunch"]
+SOURCES = [
+    "Fortune",
+    "The Age",
+    "The Verge",
+    "The Independent - Sports",
+    "The Independent - Life and Style",
+    "TechCrunch",
+]
 
 
 @pytest.fixture(scope="module")
 def meta() -> MetadataIndex:
-    return MetadataIndex([node(f"d{i}", s, f"2023-10-0{i + 1}T10:00:00+00:00") for i, s in enumerate(SOURCES)])
+    return MetadataIndex(
+        [node(f"d{i}", s, f"2023-10-0{i + 1}T10:00:00+00:00") for i, s in enumerate(SOURCES)]
+    )
 
 
 # ---------------------------------------------------------------- dates
@@ -49,7 +50,10 @@ def meta() -> MetadataIndex:
         ("What did Fortune report on October 5, 2023?", ["2023-10-05"]),
         ("the report from The Verge on 2023-11-24", ["2023-11-24"]),
         ("published on 5 October 2023 and on Sept. 28, 2023", ["2023-10-05", "2023-09-28"]),
-        ("between the reports published on September 28th, 2023, and December 18, 2023", ["2023-09-28", "2023-12-18"]),
+        (
+            "between the reports published on September 28th, 2023, and December 18, 2023",
+            ["2023-09-28", "2023-12-18"],
+        ),
         ("in 2023-13-45 or on October 45, 2023 or in May", []),
     ],
 )
@@ -61,7 +65,10 @@ def test_dates_in_questions_are_read_in_their_usual_forms(question, dates):
 
 
 def test_outlets_are_found_as_written_without_the_and_in_capitals(meta):
-    assert meta.mentioned_sources("according to 'Fortune', and as reported by The Age?") == [{"Fortune"}, {"The Age"}]
+    assert meta.mentioned_sources("according to 'Fortune', and as reported by The Age?") == [
+        {"Fortune"},
+        {"The Age"},
+    ]
     assert meta.mentioned_sources("What did the Verge say?") == [{"The Verge"}]
     assert meta.mentioned_sources("What did Verge say?") == [{"The Verge"}]
     assert meta.mentioned_sources("a TECHCRUNCH piece") == [{"TechCrunch"}]
@@ -74,7 +81,9 @@ def test_common_words_are_not_outlets(meta):
 
 def test_the_longest_outlet_name_wins_and_a_short_form_means_every_outlet_it_names(meta):
     assert meta.mentioned_sources("as reported by The Independent - Sports") == [{"The Independent - Sports"}]
-    assert meta.mentioned_sources("as reported by The Independent") == [{"The Independent - Sports", "The Independent - Life and Style"}]
+    assert meta.mentioned_sources("as reported by The Independent") == [
+        {"The Independent - Sports", "The Independent - Life and Style"}
+    ]
 
 
 def test_masks_select_the_named_outlets_and_dates(meta):
@@ -120,12 +129,22 @@ def test_select_diverse_penalises_and_caps_chunks_of_one_article():
 
 
 def test_a_chunk_scores_its_best_sentence():
-    from llama_index.core.schema import TextNode as TN
     import Stemmer
+    from llama_index.core.schema import TextNode as TN
 
     text = "Cats sleep all day. The harbour froze in January. Dogs bark."
-    first = TN(text=text, metadata={"doc": "a", "sentences": "0:19;20:49;50:61"}, start_char_idx=0, end_char_idx=len(text))
-    other = TN(text="The harbour is busy in summer.", metadata={"doc": "b", "sentences": "0:30"}, start_char_idx=0, end_char_idx=30)
+    first = TN(
+        text=text,
+        metadata={"doc": "a", "sentences": "0:19;20:49;50:61"},
+        start_char_idx=0,
+        end_char_idx=len(text),
+    )
+    other = TN(
+        text="The harbour is busy in summer.",
+        metadata={"doc": "b", "sentences": "0:30"},
+        start_char_idx=0,
+        end_char_idx=30,
+    )
     index = SentenceIndex.build([first, other], Stemmer.Stemmer("english"))
     scores = index.chunk_scores(["harbour", "froze"])
     assert scores[0] > scores[1] > 0
@@ -156,8 +175,12 @@ ARTICLES = {
 def twin_library(tmp_path_factory, embed_model) -> Library:
     corpus = tmp_path_factory.mktemp("twins")
     for name, (title, source, published, body) in ARTICLES.items():
-        (corpus / name).write_text(f"Title: {title}\nSource: {source}\nPublished: {published}\n\n{body}\n", "utf-8")
-    library = Library(LibraryConfig(data_dir=tmp_path_factory.mktemp("twins-data"), corpus_dir=corpus), embed_model)
+        (corpus / name).write_text(
+            f"Title: {title}\nSource: {source}\nPublished: {published}\n\n{body}\n", "utf-8"
+        )
+    library = Library(
+        LibraryConfig(data_dir=tmp_path_factory.mktemp("twins-data"), corpus_dir=corpus), embed_model
+    )
     library.warm()
     return library
 
@@ -167,7 +190,10 @@ def twin_library(tmp_path_factory, embed_model) -> Library:
     [
         ("According to 'Fortune', how much money did the startup raise?", "a_fortune.txt"),
         ("How much money did the startup raise, as reported by The Verge?", "b_verge.txt"),
-        ("What did the report published on November 24, 2023 say about the startup's funding?", "b_verge.txt"),
+        (
+            "What did the report published on November 24, 2023 say about the startup's funding?",
+            "b_verge.txt",
+        ),
         ("What did the article from 2023-10-05 say about the startup's funding round?", "a_fortune.txt"),
     ],
 )
@@ -178,7 +204,9 @@ def test_the_outlet_or_date_a_question_names_ranks_that_article_first(twin_libra
 
 
 def test_without_metadata_boosts_the_twins_are_not_told_apart_by_the_outlet(twin_library):
-    plain = HybridRetriever(twin_library.version, twin_library.embed_query, RetrievalConfig(source_boost=0, date_boost=0))
+    plain = HybridRetriever(
+        twin_library.version, twin_library.embed_query, RetrievalConfig(source_boost=0, date_boost=0)
+    )
     hits = plain.search("According to 'Fortune', how much money did the startup raise?", top_k=3)
     boosted = twin_library.search("According to 'Fortune', how much money did the startup raise?", top_k=3)
     margin_plain = hits[0].score - hits[1].score
@@ -200,4 +228,6 @@ def test_the_sentence_index_is_saved_in_the_version_and_loaded_from_there(twin_l
     assert (version_dir / SENTENCE_INDEX_DIR / "postings.npz").is_file()
     reloaded = Library(twin_library.config, embed_model)
     question = "How much money did the startup raise, as reported by The Verge?"
-    assert [h.node.node_id for h in reloaded.search(question)] == [h.node.node_id for h in twin_library.search(question)]
+    assert [h.node.node_id for h in reloaded.search(question)] == [
+        h.node.node_id for h in twin_library.search(question)
+    ]

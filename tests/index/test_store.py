@@ -21,21 +21,41 @@ import numpy as np
 import pytest
 
 from index.library import Library, LibraryConfig
-from index.store import IndexBusyError, IndexStore, IndexVersion, ReindexReport, STAGES
+from index.lock import STAGES, IndexBusyError
+from index.store import IndexStore, ReindexReport
+from index.versions import IndexCorruptError, IndexVersion
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 TOPICS = [
-    ("Geneva talks", "Delegations met in Geneva to discuss a ceasefire along the front line. Envoys said the talks were constructive."),
-    ("Grain corridor", "Negotiators revived the Black Sea grain corridor. Ships left Odesa under the new arrangement."),
-    ("Prisoner exchange", "Both sides exchanged two hundred prisoners of war after mediation by the United Arab Emirates."),
-    ("Energy strikes pause", "A thirty-day pause on strikes against energy infrastructure was agreed in a phone call."),
-    ("Sanctions relief", "Moscow demanded sanctions relief on agricultural exports before any maritime truce."),
+    (
+        "Geneva talks",
+        "Delegations met in Geneva to discuss a ceasefire along the front line. Envoys said the talks were constructive.",
+    ),
+    (
+        "Grain corridor",
+        "Negotiators revived the Black Sea grain corridor. Ships left Odesa under the new arrangement.",
+    ),
+    (
+        "Prisoner exchange",
+        "Both sides exchanged two hundred prisoners of war after mediation by the United Arab Emirates.",
+    ),
+    (
+        "Energy strikes pause",
+        "A thirty-day pause on strikes against energy infrastructure was agreed in a phone call.",
+    ),
+    (
+        "Sanctions relief",
+        "Moscow demanded sanctions relief on agricultural exports before any maritime truce.",
+    ),
 ]
 
 
 def article_text(title: str, body: str, marker: str = "") -> str:
-    return f"Title: {title}\nSource: Test Wire\nPublished: 2025-03-{len(title) % 28 + 1:02d}\n\n{body} {marker}".rstrip() + "\n"
+    return (
+        f"Title: {title}\nSource: Test Wire\nPublished: 2025-03-{len(title) % 28 + 1:02d}\n\n{body} {marker}".rstrip()
+        + "\n"
+    )
 
 
 def write_corpus(corpus: Path, marker: str = "", topics=TOPICS) -> list[str]:
@@ -84,7 +104,9 @@ def corpus(tmp_path):
 @pytest.fixture
 def make_library(tmp_path, corpus, counting):
     def make(model=None):
-        return Library(LibraryConfig(data_dir=tmp_path / "data", corpus_dir=corpus), embed_model=model or counting)
+        return Library(
+            LibraryConfig(data_dir=tmp_path / "data", corpus_dir=corpus), embed_model=model or counting
+        )
 
     return make
 
@@ -119,7 +141,10 @@ def test_first_build_then_noop_does_nothing(make_library, counting, tmp_path):
     assert again.embedded_chunks == 0 and counting.calls == 0
     assert library.retriever is retriever  # nothing rebuilt, nothing reloaded
     assert version_dirs(tmp_path / "data") == versions
-    assert pointer.stat().st_mtime_ns == pointer_stat.st_mtime_ns and pointer.stat().st_ino == pointer_stat.st_ino
+    assert (
+        pointer.stat().st_mtime_ns == pointer_stat.st_mtime_ns
+        and pointer.stat().st_ino == pointer_stat.st_ino
+    )
     assert "nothing to do" in again.summary()
 
 
@@ -153,7 +178,9 @@ def test_add_change_remove_are_detected_and_only_new_text_is_embedded(make_libra
     names = sorted(p.name for p in corpus.iterdir())
 
     counting.reset()
-    (corpus / "10_new.md").write_text(article_text("Istanbul memorandum", "Drafts from Istanbul were tabled again."), "utf-8")
+    (corpus / "10_new.md").write_text(
+        article_text("Istanbul memorandum", "Drafts from Istanbul were tabled again."), "utf-8"
+    )
     report = library.reindex()
     assert report.added == ["10_new.md"] and not report.changed and not report.removed
     assert sorted(report.unchanged) == names
@@ -213,7 +240,9 @@ def test_rename_is_remove_plus_add_and_reuses_identical_embeddings(make_library,
 
 
 def test_rename_of_headerless_file_re_embeds_because_its_title_changes(make_library, counting, corpus):
-    (corpus / "ceasefire_monitoring.txt").write_text("Monitors from the OSCE would verify the ceasefire.\n", "utf-8")
+    (corpus / "ceasefire_monitoring.txt").write_text(
+        "Monitors from the OSCE would verify the ceasefire.\n", "utf-8"
+    )
     library = make_library()
     library.reindex()
     counting.reset()
@@ -241,7 +270,9 @@ def test_new_bad_file_is_reported_but_rebuilds_nothing(make_library, counting, c
 def test_other_process_publishing_is_picked_up_without_rebuilding(make_library, counting, corpus):
     bot_library = make_library()
     bot_library.search("ceasefire")  # loads (builds) the index
-    (corpus / "11_extra.txt").write_text(article_text("Extra", "Envoys drafted a memorandum in Jeddah."), "utf-8")
+    (corpus / "11_extra.txt").write_text(
+        article_text("Extra", "Envoys drafted a memorandum in Jeddah."), "utf-8"
+    )
     cli_report = make_library().reindex()  # another process re-indexes
     assert cli_report.added == ["11_extra.txt"]
     counting.reset()
@@ -289,8 +320,10 @@ def test_questions_during_reindex_come_from_exactly_one_version(make_library, co
     def hammer():
         while not stop.is_set():
             try:
-                results.append([(hit.node.node_id, round(hit.score, 5)) for hit in library.search(query, top_k=5)])
-            except BaseException as exc:  # noqa: BLE001 - any failure is a test failure
+                results.append(
+                    [(hit.node.node_id, round(hit.score, 5)) for hit in library.search(query, top_k=5)]
+                )
+            except BaseException as exc:
                 errors.append(exc)
 
     answered_mid_build: list[int] = []
@@ -333,7 +366,9 @@ def test_questions_during_reindex_come_from_exactly_one_version(make_library, co
 
 
 @pytest.mark.parametrize("stage", ["reading", "chunking", "embedding", "writing"])
-def test_failure_inside_the_build_leaves_the_last_good_version(make_library, counting, corpus, tmp_path, stage):
+def test_failure_inside_the_build_leaves_the_last_good_version(
+    make_library, counting, corpus, tmp_path, stage
+):
     library = make_library()
     library.reindex()
     good = library.version.name
@@ -410,7 +445,9 @@ def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, co
     library = Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed())
     library.reindex()
     good = library.version.name
-    (corpus / "13_new.txt").write_text(article_text("Kill test", "Talks resumed in Ankara on Tuesday."), "utf-8")
+    (corpus / "13_new.txt").write_text(
+        article_text("Kill test", "Talks resumed in Ankara on Tuesday."), "utf-8"
+    )
     script = tmp_path / "kill_reindex.py"
     script.write_text(KILL_SCRIPT, "utf-8")
     marker = tmp_path / "paused"
@@ -561,7 +598,7 @@ def test_corrupted_live_version_is_rebuilt_not_fatal(make_library, corpus, tmp_p
     library.reindex()
     live = tmp_path / "data" / "index" / library.version.name
     damage(live)
-    with pytest.raises(Exception):
+    with pytest.raises(IndexCorruptError):
         IndexVersion.load(live)
     fresh = make_library()
     hits = fresh.search("grain corridor Odesa")  # the only version is broken: rebuilt on first use
@@ -570,11 +607,15 @@ def test_corrupted_live_version_is_rebuilt_not_fatal(make_library, corpus, tmp_p
     assert fresh.last_report.rebuilt_from_scratch and fresh.last_report.published
 
 
-def test_corrupted_live_version_with_a_good_previous_one_is_recovered_incrementally(make_library, counting, corpus, tmp_path):
+def test_corrupted_live_version_with_a_good_previous_one_is_recovered_incrementally(
+    make_library, counting, corpus, tmp_path
+):
     library = make_library()
     library.reindex()
     previous = library.version.name
-    (corpus / "15_new.txt").write_text(article_text("Recovery", "A summit in Budapest was proposed."), "utf-8")
+    (corpus / "15_new.txt").write_text(
+        article_text("Recovery", "A summit in Budapest was proposed."), "utf-8"
+    )
     library.reindex()
     _flip_byte(tmp_path / "data" / "index" / library.version.name)
     counting.reset()

@@ -1,0 +1,298 @@
+"""The Discord client: ``NegotiationsBot`` and ``run_bot`` (what ``negotiations-bot run`` starts).
+
+Start-up (``setup_hook``, before the gateway connects): open the database, build the answer
+service and warm it in the background (login is not held up by loading the index), load every
+cog in ``bot/cogs``, register the persistent feedback buttons, and sync the slash commands — to
+``DISCORD_GUILD_ID`` if set, else globally — only when they differ from the last sync (a hash
+of the command payloads is kept in the database).
+
+Shutdown (SIGINT/SIGTERM or ``close()``): stop taking questions, let the answers being worked
+on finish and be sent (up to ``SHUTDOWN_GRACE_S``), disconnect, close the database and the
+answer threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import pkgutil
+import signal
+
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.app.db import Database, DatabaseError
+from bot.app.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 30.0
+SERVICE_CLOSE_TIMEOUT_S = 15.0
+EXTENSIONS_PACKAGE = "bot.app.cogs"
+
+
+def configure_endpoints(api_base: str | None = None, gateway_url: str | None = None) -> None:
+    """Point discord.py at another Discord-compatible server (tests); unset in production.
+
+    discord.py 2.7 builds every REST URL (bot, interaction responses, webhook follow-ups) from
+    ``discord.http.Route.BASE`` and connects the gateway to ``DiscordWebSocket.DEFAULT_GATEWAY``
+    (a resume uses the READY event's ``resume_gateway_url``, which the server controls)."""
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def intents_for(settings) -> discord.Intents:
+    """Only what the features need: guilds (channels, threads, interactions); guild messages and
+    the privileged message content intent only when @mention answering is on."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    if settings.mention_answers:
+        intents.guild_messages = True
+        intents.message_content = True
+    return intents
+
+
+def _no_prefix(bot, message) -> list[str]:
+    return []  # no text commands: slash commands and @mentions only
+
+
+def extension_names(package: str = EXTENSIONS_PACKAGE) -> list[str]:
+    module = __import__(package, fromlist=["__path__"])
+    return sorted(
+        f"{package}.{info.name}"
+        for info in pkgutil.iter_modules(module.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+class NegotiationsBot(commands.Bot):
+    def __init__(
+        self, settings, *, service=None, db: Database | None = None, sync_commands: bool = True, **options
+    ):
+        configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+        options.setdefault("intents", intents_for(settings))
+        super().__init__(
+            command_prefix=_no_prefix,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.settings = settings
+        self.db = db if db is not None else Database(settings.database_path)
+        self.service = service  # bot.answering.service.AnswerService, built in setup_hook if not given
+        self.limiter = RateLimiter(settings.rate_limit_questions, settings.rate_limit_seconds, self.db)
+        self.sync_commands_on_start = sync_commands
+        self.warm_task: asyncio.Task | None = None
+        self.warm_error: str | None = None
+        self.accepting = True
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._close_task: asyncio.Future | None = None
+
+    # ---------------------------------------------------------------- start-up
+
+    async def setup_hook(self) -> None:
+        try:
+            if not await self.db.open():
+                log.error(
+                    "running without a database (%s): answers, votes and rate limits are not saved",
+                    self.db.last_error,
+                )
+        except DatabaseError as exc:
+            log.error("running without a database: %s", exc)
+        if self.service is None:
+            from bot.answering.service import AnswerService
+
+            self.service = AnswerService.from_settings(self.settings)
+        self.warm_task = asyncio.create_task(self._warm(), name="warm-index")
+        await self.load_cogs()
+        if self.sync_commands_on_start:
+            await self.sync_app_commands()
+
+    async def _warm(self) -> None:
+        try:
+            await self.service.warm()
+            version = self.service.library.version
+            log.info(
+                "index ready: version %s, %d chunks",
+                getattr(version, "name", "?"),
+                getattr(version, "n_chunks", 0),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep serving: questions are told the index is unavailable
+            self.warm_error = f"{type(exc).__name__}: {exc}"
+            log.exception("loading the index failed; questions will be refused until a re-index succeeds")
+
+    def index_state(self) -> str:
+        """ "ready", "loading" (first load still running) or "unavailable" (loading failed)."""
+        if self.service is not None and self.service.library.version is not None:
+            return "ready"
+        if self.warm_task is not None and not self.warm_task.done():
+            return "loading"
+        return "unavailable"
+
+    async def load_cogs(self) -> None:
+        for name in extension_names():
+            try:
+                await self.load_extension(name)
+                log.debug("loaded %s", name)
+            except commands.NoEntryPointError:
+                continue  # a helper module without setup()
+            except Exception:
+                log.exception("could not load %s; the other features keep working", name)
+
+    def _sync_target(self) -> discord.Object | None:
+        return discord.Object(id=self.settings.discord_guild_id) if self.settings.discord_guild_id else None
+
+    def command_payload_hash(self, guild: discord.abc.Snowflake | None) -> str:
+        payload = sorted(
+            (cmd.to_dict(self.tree) for cmd in self.tree.get_commands(guild=guild)),
+            key=lambda c: (c.get("type", 1), c["name"]),
+        )
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    async def sync_app_commands(self, *, force: bool = False) -> bool:
+        """Sync the command tree unless it is unchanged since the last sync; True if synced."""
+        guild = self._sync_target()
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        key = f"command_sync:{self.application_id}:{guild.id if guild else 'global'}"
+        digest = self.command_payload_hash(guild)
+        if not force and await self.db.get_meta(key) == digest:
+            log.info("slash commands unchanged since the last sync; not syncing")
+            return False
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.error(
+                "syncing slash commands failed (%s); is the bot invited with the applications.commands scope?",
+                exc,
+            )
+            return False
+        await self.db.set_meta(key, digest)
+        log.info(
+            "synced %d slash command(s) %s",
+            len(synced),
+            f"to guild {guild.id}" if guild else "globally (may take up to an hour to appear)",
+        )
+        return True
+
+    async def on_ready(self) -> None:
+        log.info(
+            "connected as %s (id %s) to %d guild(s)",
+            self.user,
+            getattr(self.user, "id", "?"),
+            len(self.guilds),
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        return  # no prefix commands; the ask cog listens for @mentions
+
+    # ---------------------------------------------------------------- in-flight answers
+
+    @contextlib.asynccontextmanager
+    async def in_flight(self):
+        """Wrap the work on one question, so shutdown can wait for it."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    @property
+    def answers_in_flight(self) -> int:
+        return self._in_flight
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # ---------------------------------------------------------------- shutdown
+
+    async def close(self) -> None:
+        """Shut down once; every caller (signal handler, ``async with``, discord.py itself) waits
+        for the whole shutdown, so nothing returns to ``asyncio.run`` while it is half done."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self) -> None:
+        self.accepting = False
+        if self._in_flight:
+            log.info("shutting down: finishing %d answer(s) in flight", self._in_flight)
+            if not await self.wait_idle(SHUTDOWN_GRACE_S):
+                log.warning(
+                    "shutting down with %d answer(s) unfinished after %.0fs",
+                    self._in_flight,
+                    SHUTDOWN_GRACE_S,
+                )
+        if self.warm_task is not None and not self.warm_task.done():
+            self.warm_task.cancel()
+        try:
+            await super().close()
+        finally:
+            await self.limiter.flush()
+            await self.db.close()
+            if self.service is not None:
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(self.service.close), SERVICE_CLOSE_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning(
+                        "answer threads still busy after %.0fs (an index build?); exiting anyway",
+                        SERVICE_CLOSE_TIMEOUT_S,
+                    )
+            log.info("shut down")
+
+
+async def _run(settings, bot: NegotiationsBot | None = None) -> int:
+    bot = bot or NegotiationsBot(settings)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("received %s: finishing answers in flight, then shutting down", sig.name)
+        # bot.close() keeps its own task (bot._close_task), which the finally below awaits.
+        loop.create_task(bot.close())  # noqa: RUF006
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value().strip())
+    except discord.LoginFailure:
+        log.error("Discord rejected DISCORD_TOKEN (improper token); check the bot token in .env")
+        return 1
+    except discord.PrivilegedIntentsRequired:
+        log.error(
+            "the message content intent is not enabled for this bot: enable it in the Developer Portal "
+            "(Bot → Privileged Gateway Intents) or set MENTION_ANSWERS=false to use /ask only"
+        )
+        return 1
+    finally:
+        # ``async with bot`` skips close() once discord.py's own close has begun (is_closed() is
+        # then true) while ours may still be closing the database: wait for all of it here, or
+        # asyncio.run() would cancel it on return.
+        await bot.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def run_bot(settings) -> int:
+    """Run the bot until it is stopped (SIGINT/SIGTERM); the process exit status."""
+    return asyncio.run(_run(settings))

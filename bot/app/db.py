@@ -1,0 +1,515 @@
+"""The bot's state in SQLite (aiosqlite): answers and their citations, feedback votes, rate-limit
+events, thread history, admin actions and re-index runs.
+
+The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS`` are applied in order, each
+in its own transaction, so an older database file is upgraded in place on open.
+
+Persistence is best effort: if the file cannot be opened or written (locked by another process,
+read-only file or directory, disk full) the cause is logged once, ``Database.available`` /
+``Database.last_error`` say so, writes return ``None`` and reads return empty results, and the
+bot keeps answering. Nothing here raises ``sqlite3`` errors at its callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from bot.app.migrations import MIGRATIONS, SCHEMA_VERSION
+from bot.measure import percentile
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """The database file is newer than this code (a downgrade): refuse rather than guess."""
+
+
+@dataclass
+class Stats:
+    answered: int = 0
+    refused: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    votes_up: int = 0
+    votes_down: int = 0
+    top_questions: list[tuple[str, int]] = field(default_factory=list)
+    last_reindex: dict | None = None  # {"started", "finished", "user_id", "outcome", "report"}
+    by_backend: dict[str, int] = field(default_factory=dict)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the database file is locked by another process ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"the database file or its directory is read-only ({text})"
+    if "unable to open" in text:
+        return f"the database file cannot be opened ({text})"
+    return text or type(exc).__name__
+
+
+class Database:
+    """One aiosqlite connection; every method is safe to call when the database is unavailable."""
+
+    def __init__(
+        self, path: Path | str, *, busy_timeout_s: float = 2.0, clock: Callable[[], float] = time.time
+    ):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.clock = clock
+        self.conn: aiosqlite.Connection | None = None
+        self.last_error: str | None = None
+        self._warned: set[str] = set()
+
+    @property
+    def available(self) -> bool:
+        return self.conn is not None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def open(self, target_version: int = SCHEMA_VERSION) -> bool:
+        """Open (creating and migrating if needed). Returns False, logging why, if it cannot;
+        raises DatabaseError only for a file written by a newer version of this program."""
+        if self.conn is not None:
+            return True
+        pending = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            pending = aiosqlite.connect(self.path, timeout=self.busy_timeout_s)
+            conn = await pending
+        except (sqlite3.Error, OSError) as exc:
+            # aiosqlite stops its worker thread without waiting; wait for it here so it does not
+            # outlive the event loop and report to a closed one.
+            thread = getattr(pending, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 2.0)
+            self._fail("open", exc)
+            return False
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            mode = (await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone())[0]
+            if str(mode).lower() != "wal":
+                log.warning("database %s: journal mode is %s, not WAL", self.path, mode)
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await self._migrate(conn, target_version)
+        except DatabaseError:
+            await conn.close()
+            raise
+        except sqlite3.Error as exc:
+            await conn.close()
+            self._fail("open", exc)
+            return False
+        self.conn = conn
+        self.last_error = None
+        return True
+
+    async def _migrate(self, conn: aiosqlite.Connection, target_version: int) -> None:
+        version = (await (await conn.execute("PRAGMA user_version")).fetchone())[0]
+        if version > len(MIGRATIONS):
+            raise DatabaseError(
+                f"{self.path} has schema version {version}, newer than this program's {len(MIGRATIONS)}; "
+                "upgrade the bot or point DATA_DIR elsewhere"
+            )
+        for number in range(version, target_version):
+            # executescript commits first; run the migration and the version bump as one transaction.
+            await conn.executescript(
+                f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+            )
+            log.info("database %s migrated to schema version %d", self.path, number + 1)
+
+    async def schema_version(self) -> int | None:
+        return await self._read(lambda c: self._scalar(c, "PRAGMA user_version"), None)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            try:
+                await conn.close()
+            except sqlite3.Error as exc:
+                log.warning("closing database %s: %s", self.path, exc)
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- error handling
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        self.last_error = _describe(exc)
+        key = f"{what}:{type(exc).__name__}:{self.last_error[:60]}"
+        if key not in self._warned:  # once per kind of failure, not once per question
+            self._warned.add(key)
+            log.error(
+                "database %s: cannot %s, continuing without saving it: %s", self.path, what, self.last_error
+            )
+
+    async def _write(self, what: str, func: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T | None:
+        conn = self.conn
+        if conn is None:
+            return None
+        try:
+            result = await func(conn)
+            await conn.commit()
+            return result
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: closed meanwhile (shutdown)
+            try:
+                await conn.rollback()
+            except (sqlite3.Error, ValueError):
+                pass
+            self._fail(what, exc)
+            return None
+
+    async def _read(self, func: Callable[[aiosqlite.Connection], Awaitable[T]], default: T) -> T:
+        conn = self.conn
+        if conn is None:
+            return default
+        try:
+            return await func(conn)
+        except (sqlite3.Error, ValueError) as exc:
+            self._fail("read", exc)
+            return default
+
+    @staticmethod
+    async def _scalar(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> Any:
+        row = await (await conn.execute(sql, params)).fetchone()
+        return row[0] if row is not None else None
+
+    # ---------------------------------------------------------------- answers
+
+    async def record_answer(
+        self,
+        answer,
+        *,
+        user_id: int | None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        thread_id: int | None = None,
+        query: str | None = None,
+        latency_ms: float | None = None,
+    ) -> int | None:
+        """Store a ``bot.answering.Answer`` with its citations; returns the answer id."""
+
+        async def run(conn):
+            cursor = await conn.execute(
+                "INSERT INTO answers (created, user_id, guild_id, channel_id, thread_id, question, query, answer, refused,"
+                " backend, fallback_reason, latency_ms, index_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self.clock(),
+                    user_id,
+                    guild_id,
+                    channel_id,
+                    thread_id,
+                    answer.question,
+                    query or answer.question,
+                    answer.answer,
+                    int(answer.refused),
+                    answer.backend,
+                    answer.fallback_reason,
+                    latency_ms,
+                    answer.index_version,
+                ),
+            )
+            answer_id = cursor.lastrowid
+            await conn.executemany(
+                'INSERT INTO citations (answer_id, n, doc, title, source, published, quote, start, "end") VALUES (?,?,?,?,?,?,?,?,?)',
+                [
+                    (answer_id, c.n, c.doc, c.title, c.source, c.published, c.quote, c.start, c.end)
+                    for c in answer.citations
+                ],
+            )
+            return answer_id
+
+        return await self._write("save the answer", run)
+
+    async def set_answer_message(self, answer_id: int, message_id: int) -> None:
+        await self._write(
+            "save the answer's message id",
+            lambda c: c.execute("UPDATE answers SET message_id = ? WHERE id = ?", (message_id, answer_id)),
+        )
+
+    async def get_answer(self, answer_id: int) -> dict | None:
+        async def run(conn):
+            row = await (await conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,))).fetchone()
+            if row is None:
+                return None
+            result = dict(row)
+            cites = await (
+                await conn.execute("SELECT * FROM citations WHERE answer_id = ? ORDER BY n", (answer_id,))
+            ).fetchall()
+            result["citations"] = [dict(c) for c in cites]
+            return result
+
+        return await self._read(run, None)
+
+    async def answer_for_message(self, message_id: int) -> dict | None:
+        """The answer the bot sent as ``message_id`` (to answer a reply in its context)."""
+
+        async def run(conn):
+            row = await (
+                await conn.execute(
+                    "SELECT id FROM answers WHERE message_id = ? ORDER BY id DESC LIMIT 1", (message_id,)
+                )
+            ).fetchone()
+            return row[0] if row else None
+
+        answer_id = await self._read(run, None)
+        return await self.get_answer(answer_id) if answer_id is not None else None
+
+    # ---------------------------------------------------------------- feedback
+
+    async def record_vote(self, answer_id: int, user_id: int, vote: int) -> str | None:
+        """One vote per user per answer, changeable. Returns "new", "changed", "same", "unknown
+        answer", or None when it could not be saved."""
+        if vote not in (-1, 1):
+            raise ValueError("vote must be -1 or 1")
+
+        async def run(conn):
+            if await self._scalar(conn, "SELECT 1 FROM answers WHERE id = ?", (answer_id,)) is None:
+                return "unknown answer"
+            previous = await self._scalar(
+                conn, "SELECT vote FROM feedback WHERE answer_id = ? AND user_id = ?", (answer_id, user_id)
+            )
+            await conn.execute(
+                "INSERT INTO feedback (answer_id, user_id, vote, updated) VALUES (?,?,?,?)"
+                " ON CONFLICT(answer_id, user_id) DO UPDATE SET vote = excluded.vote, updated = excluded.updated",
+                (answer_id, user_id, vote, self.clock()),
+            )
+            return "new" if previous is None else ("same" if previous == vote else "changed")
+
+        return await self._write("save the vote", run)
+
+    async def vote_counts(self, answer_id: int) -> tuple[int, int]:
+        async def run(conn):
+            row = await (
+                await conn.execute(
+                    "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback WHERE answer_id = ?",
+                    (answer_id,),
+                )
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+        return await self._read(run, (0, 0))
+
+    # ---------------------------------------------------------------- rate limits
+
+    async def add_rate_event(self, user_id: int, at: float) -> None:
+        await self._write(
+            "save the rate-limit event",
+            lambda c: c.execute("INSERT INTO rate_events (user_id, at) VALUES (?, ?)", (user_id, at)),
+        )
+
+    async def rate_events(self, user_id: int, since: float) -> list[float] | None:
+        """Times of ``user_id``'s questions after ``since``, oldest first; None if unreadable."""
+
+        async def run(conn):
+            rows = await (
+                await conn.execute(
+                    "SELECT at FROM rate_events WHERE user_id = ? AND at > ? ORDER BY at", (user_id, since)
+                )
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._read(run, None)
+
+    async def prune_rate_events(self, before: float) -> None:
+        await self._write(
+            "prune rate-limit events", lambda c: c.execute("DELETE FROM rate_events WHERE at <= ?", (before,))
+        )
+
+    # ---------------------------------------------------------------- threads
+
+    async def add_bot_thread(self, thread_id: int, channel_id: int | None, user_id: int | None) -> None:
+        await self._write(
+            "save the thread",
+            lambda c: c.execute(
+                "INSERT OR IGNORE INTO threads (thread_id, channel_id, user_id, created) VALUES (?,?,?,?)",
+                (thread_id, channel_id, user_id, self.clock()),
+            ),
+        )
+
+    async def is_bot_thread(self, thread_id: int) -> bool:
+        return (
+            await self._read(
+                lambda c: self._scalar(c, "SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)), None
+            )
+            is not None
+        )
+
+    async def add_thread_question(
+        self, thread_id: int, question: str, query: str, answer_id: int | None = None
+    ) -> None:
+        await self._write(
+            "save the thread history",
+            lambda c: c.execute(
+                "INSERT INTO thread_history (thread_id, position, question, query, answer_id, created)"
+                " VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM thread_history WHERE thread_id = ?), ?, ?, ?, ?)",
+                (thread_id, thread_id, question, query, answer_id, self.clock()),
+            ),
+        )
+
+    async def thread_history(self, thread_id: int, limit: int = 10) -> list[str]:
+        """The thread's earlier retrieval queries, oldest first (at most the last ``limit``)."""
+
+        async def run(conn):
+            rows = await (
+                await conn.execute(
+                    "SELECT query FROM thread_history WHERE thread_id = ? ORDER BY position DESC LIMIT ?",
+                    (thread_id, limit),
+                )
+            ).fetchall()
+            return [r[0] for r in reversed(rows)]
+
+        return await self._read(run, [])
+
+    # ---------------------------------------------------------------- admin (issue 4)
+
+    async def record_admin_action(
+        self, user_id: int | None, action: str, detail: str | dict | None, outcome: str
+    ) -> int | None:
+        """Who did what, when, and how it went. ``detail`` may be a dict (stored as JSON)."""
+        if isinstance(detail, dict):
+            detail = json.dumps(detail, ensure_ascii=False, sort_keys=True)
+
+        async def run(conn):
+            cursor = await conn.execute(
+                "INSERT INTO admin_actions (created, user_id, action, detail, outcome) VALUES (?,?,?,?,?)",
+                (self.clock(), user_id, action, detail, outcome),
+            )
+            return cursor.lastrowid
+
+        return await self._write("record the admin action", run)
+
+    async def admin_actions(self, limit: int = 20, action: str | None = None) -> list[dict]:
+        async def run(conn):
+            sql = (
+                "SELECT * FROM admin_actions"
+                + (" WHERE action = ?" if action else "")
+                + " ORDER BY id DESC LIMIT ?"
+            )
+            rows = await (await conn.execute(sql, ((action, limit) if action else (limit,)))).fetchall()
+            return [dict(r) for r in rows]
+
+        return await self._read(run, [])
+
+    async def record_reindex(
+        self,
+        *,
+        started: float,
+        finished: float | None,
+        user_id: int | None,
+        outcome: str,
+        report: dict | str | None,
+    ) -> int | None:
+        """A re-index run: ``report`` is ``ReindexReport.to_json()`` or an error message."""
+        text = json.dumps(report, ensure_ascii=False) if isinstance(report, dict) else report
+
+        async def run(conn):
+            cursor = await conn.execute(
+                "INSERT INTO reindex_runs (started, finished, user_id, outcome, report) VALUES (?,?,?,?,?)",
+                (started, finished, user_id, outcome, text),
+            )
+            return cursor.lastrowid
+
+        return await self._write("record the re-index", run)
+
+    async def last_reindex(self) -> dict | None:
+        async def run(conn):
+            row = await (await conn.execute("SELECT * FROM reindex_runs ORDER BY id DESC LIMIT 1")).fetchone()
+            if row is None:
+                return None
+            result = dict(row)
+            try:
+                result["report"] = json.loads(result["report"]) if result["report"] else None
+            except ValueError:
+                pass
+            return result
+
+        return await self._read(run, None)
+
+    async def stats(self, *, top: int = 5, since: float | None = None) -> Stats:
+        """Numbers for /stats: answers and refusals, latency percentiles, votes, top questions."""
+
+        async def run(conn):
+            where, params = ("WHERE created >= ?", (since,)) if since is not None else ("", ())
+            row = await (
+                await conn.execute(
+                    f"SELECT COALESCE(SUM(refused = 0), 0), COALESCE(SUM(refused = 1), 0) FROM answers {where}",
+                    params,
+                )
+            ).fetchone()
+            latencies = [
+                r[0]
+                for r in await (
+                    await conn.execute(
+                        f"SELECT latency_ms FROM answers {where} {'AND' if where else 'WHERE'} latency_ms IS NOT NULL",
+                        params,
+                    )
+                ).fetchall()
+            ]
+            votes = await (
+                await conn.execute(
+                    "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback"
+                    + (" WHERE updated >= ?" if since is not None else ""),
+                    params,
+                )
+            ).fetchone()
+            tops = await (
+                await conn.execute(
+                    f"SELECT lower(question) AS q, COUNT(*) AS n, MAX(question) FROM answers {where}"
+                    " GROUP BY q ORDER BY n DESC, MAX(created) DESC LIMIT ?",
+                    params + (top,),
+                )
+            ).fetchall()
+            backends = await (
+                await conn.execute(
+                    f"SELECT COALESCE(backend, 'unknown'), COUNT(*) FROM answers {where} GROUP BY 1", params
+                )
+            ).fetchall()
+            return Stats(
+                answered=int(row[0]),
+                refused=int(row[1]),
+                latency_p50_ms=percentile(latencies, 50),
+                latency_p95_ms=percentile(latencies, 95),
+                votes_up=int(votes[0]),
+                votes_down=int(votes[1]),
+                top_questions=[(r[2], int(r[1])) for r in tops],
+                by_backend={r[0]: int(r[1]) for r in backends},
+            )
+
+        stats = await self._read(run, Stats())
+        stats.last_reindex = await self.last_reindex()
+        return stats
+
+    # ---------------------------------------------------------------- key/value
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._read(
+            lambda c: self._scalar(c, "SELECT value FROM meta WHERE key = ?", (key,)), None
+        )
+
+    async def set_meta(self, key: str, value: str) -> bool:
+        done = await self._write(
+            f"save {key}",
+            lambda c: c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            ),
+        )
+        return done is not None

@@ -1,0 +1,55 @@
+"""What a bench run measures: sizes, repetitions and the targets it is judged against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_SIZES = "1000,10000,100000"
+PHASES = ("build", "real", "sweep", "stores", "noop")
+
+# Targets from issue 5; the report prints PASS/FAIL next to each measurement.
+TARGET_BUILD_RATIO = 0.9
+TARGET_LATENCY_RATIO = {10_000: 1.5, 100_000: 2.5}  # ask p50 / query embedding p50, at about this size
+TARGET_RSS_BYTES = 1.5 * 2**30  # at 100k chunks
+TARGET_NOOP_SECONDS = 2.0
+TARGET_LOOP_LAG_MS = 100.0
+
+
+@dataclass
+class Plan:
+    sizes: list[int]
+    build_articles: int  # MultiHop-RAG articles (plus the seed article) for the build phase
+    build_sequence: tuple[str, ...] = ("raw", "build", "raw", "build")
+    latency_questions: int = 100
+    warmup_questions: int = 5
+    concurrent_questions: int = 50
+    noop_articles: int = 1000
+    noop_repeats: int = 3
+    quick: bool = False
+
+
+def make_plan(args) -> Plan:
+    quick = bool(getattr(args, "quick", False))
+    sizes_arg = getattr(args, "sizes", DEFAULT_SIZES) or DEFAULT_SIZES
+    if quick and sizes_arg == DEFAULT_SIZES:
+        sizes_arg = "500"
+    sizes = sorted({_parse_size(s) for s in sizes_arg.split(",") if s.strip()})
+    if quick:
+        return Plan(
+            sizes,
+            build_articles=1,
+            build_sequence=("raw", "build", "raw"),
+            latency_questions=8,
+            warmup_questions=2,
+            concurrent_questions=10,
+            noop_articles=100,
+            noop_repeats=2,
+            quick=True,
+        )
+    return Plan(sizes, build_articles=60)
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = 1000 if text.endswith("k") else 1
+    return int(float(text.rstrip("k")) * factor)

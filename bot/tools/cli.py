@@ -1,0 +1,294 @@
+"""The command line: ``ask``, ``reindex``, ``eval``, ``bench`` and ``run`` (the Discord bot).
+
+Everything except ``run`` works with no Discord at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+# Quiet, offline model loading before any ML library is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TQDM_DISABLE", "1")  # libraries' bars; ours sets disable=False
+
+log = logging.getLogger("bot.tools.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # not "root": logging.getLogger("root") is the root logger itself, and would hide every INFO line
+    for noisy in ("httpx", "faiss.loader", "sentence_transformers", "bm25s", "urllib3", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- output
+
+
+def format_citation(citation, corpus_dir: Path) -> str:
+    details = ", ".join(part for part in (citation.source, citation.published) if part)
+    title = f"{citation.title} ({details})" if details else citation.title
+    return f'[{citation.n}] "{citation.quote}" — {title} · {(corpus_dir / citation.doc).as_posix()}'
+
+
+def format_answer(answer, corpus_dir: Path) -> str:
+    lines = [answer.answer]
+    if answer.fallback_reason:
+        lines.append(f"(extractive answer; the generated one was not used: {answer.fallback_reason})")
+    elif answer.backend != "extractive":
+        lines.append(f"(written by the {answer.backend} backend; every sentence checked against its sources)")
+    if answer.citations:
+        lines.append("")
+        lines += [format_citation(c, corpus_dir) for c in answer.citations]
+    return "\n".join(lines)
+
+
+def error_object(question: str, message: str) -> dict:
+    return {
+        "question": question,
+        "answer": message,
+        "refused": True,
+        "citations": [],
+        "error": message,
+        "timings_ms": {},
+    }
+
+
+class ProgressBar:
+    """Re-index progress on stderr: a tqdm bar per stage (articles, chunks) with its ETA."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            unit = {"chunking": "article", "embedding": "chunk"}.get(stage)
+            if unit is None:
+                return
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, leave=False, disable=False)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.stage = None, None
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _stdin_questions():
+    """Lines of stdin; at a terminal, with a prompt (this is `make run` without a Discord token)."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("question> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+
+
+def cmd_ask(args, settings) -> int:
+    from bot.answering import QuestionError
+    from bot.answering.factory import build_answerer
+    from index.articles import CorpusError
+
+    answerer = build_answerer(settings)
+    questions = _stdin_questions() if args.question == ["-"] else [" ".join(args.question)]
+    status = EXIT_OK
+    try:
+        answerer.library.warm()  # load (or on first use build) the index and the model before any question
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    for raw in questions:
+        question = raw.rstrip("\n") if args.question == ["-"] else raw
+        if args.question == ["-"] and not question.strip():
+            continue  # blank lines between questions
+        try:
+            answer = answerer.ask(question)
+        except QuestionError as exc:
+            status = EXIT_BAD_INPUT
+            if args.json:
+                print(json.dumps(error_object(question, str(exc)), ensure_ascii=False), flush=True)
+            else:
+                print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(format_answer(answer, settings.corpus_dir), flush=True)
+            if args.question == ["-"]:
+                print()
+    return status
+
+
+def cmd_reindex(args, settings) -> int:
+    from index.articles import CorpusError
+    from index.library import Library
+    from index.lock import IndexBusyError
+
+    library = Library(settings.library_config())
+    progress = ProgressBar(enabled=not args.json and sys.stderr.isatty())
+    try:
+        report = library.reindex(progress=progress)
+    except (IndexBusyError, CorpusError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        progress.close()
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.summary())
+    return EXIT_OK
+
+
+def cmd_eval(args, settings) -> int:
+    from bot.tools.evaluation import eval_data_dir, format_table, run_eval
+    from index.articles import CorpusError
+
+    if not Path(args.questions).is_file():
+        print(f"error: questions file {args.questions} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    progress = ProgressBar(enabled=sys.stderr.isatty())
+    try:
+        report = run_eval(
+            settings, Path(args.questions), args.baseline, eval_data_dir(args, settings), args.limit, progress
+        )
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"error: {args.questions}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        progress.close()
+    report.pop("_rows", None)
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_table(report))
+    return EXIT_OK
+
+
+def cmd_bench(args, settings) -> int:
+    from bot.tools.bench.command import run_bench_command
+
+    return run_bench_command(args, settings)
+
+
+def cmd_run(args, settings) -> int:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
+        print(
+            "error: DISCORD_TOKEN is not set. Copy .env.example to .env and put your bot token there,\n"
+            'or ask from the console without Discord:  negotiations-bot ask "What did Putin agree to?"',
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    from bot.app.client import run_bot
+
+    return run_bot(settings)
+
+
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """--corpus and --data, accepted before the command and after it. On the commands they
+    default to "not given" (SUPPRESS), so they never overwrite a value given before the command."""
+    default = None if defaults else argparse.SUPPRESS
+    parser.add_argument(
+        "--corpus", type=Path, default=default, help="article directory (default: CORPUS_DIR or seeds/)"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=default, help="index and database directory (default: DATA_DIR or data/)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="negotiations-bot",
+        description="Answers questions about the Russia–Ukraine peace negotiations from news articles, with citations.",
+    )
+    _global_options(parser, defaults=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser(
+        "ask", help="answer a question from the console ('-' reads one question per line from stdin)"
+    )
+    ask.add_argument("question", nargs="+", help="the question, or - to read questions from stdin")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    _global_options(ask, defaults=False)
+    ask.set_defaults(func=cmd_ask)
+
+    reindex = sub.add_parser("reindex", help="bring the index up to date with the corpus directory")
+    reindex.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _global_options(reindex, defaults=False)
+    reindex.set_defaults(func=cmd_reindex)
+
+    evaluate = sub.add_parser("eval", help="retrieval and answer metrics on a question set")
+    evaluate.add_argument(
+        "--questions", type=Path, required=True, help="questions .jsonl (seed dev or MultiHop-RAG format)"
+    )
+    evaluate.add_argument(
+        "--baseline", choices=["dense", "bm25"], help="evaluate a baseline retriever instead"
+    )
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    _global_options(evaluate, defaults=False)
+    evaluate.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="speed and memory measurements; writes docs/BENCHMARKS.md")
+    bench.add_argument(
+        "--sizes", default="1000,10000,100000", help="index sizes in chunks for the latency sweep"
+    )
+    bench.add_argument("--output", type=Path, default=Path("docs/BENCHMARKS.md"))
+    bench.add_argument("--quick", action="store_true", help="small sizes and few repetitions (a smoke run)")
+    _global_options(bench, defaults=False)
+    bench.set_defaults(func=cmd_bench)
+
+    run = sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    _global_options(run, defaults=False)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.settings import Settings
+
+    args = build_parser().parse_args(argv)
+    overrides = {}
+    if args.corpus:
+        overrides["corpus_dir"] = args.corpus
+    if args.data:
+        overrides["data_dir"] = args.data
+    try:
+        settings = Settings(**overrides)
+    except Exception as exc:  # pydantic.ValidationError: say which setting is wrong
+        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    configure_logging(settings.log_level if args.command == "run" else "WARNING")
+    started = time.perf_counter()
+    try:
+        return args.func(args, settings)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        log.debug("%s finished in %.1fs", args.command, time.perf_counter() - started)

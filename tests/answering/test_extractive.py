@@ -1,0 +1,121 @@
+"""Issue 2's answer contract, on the real seed index with the real embedding model."""
+
+import json
+import re
+
+import pytest
+
+from bot.answering import REFUSAL, QuestionError, clean_question, contextualize
+from bot.answering.extractive import ExtractiveAnswerer
+from tests.conftest import DEV_QUESTIONS, SEEDS
+
+# The dev set from ../shared/seeds plus the team's own extra questions about the seed article
+# (written after the thresholds were set and passed without retuning; kept as a regression set).
+DEV = [
+    json.loads(line)
+    for path in (DEV_QUESTIONS, DEV_QUESTIONS.with_name("questions.extra.jsonl"))
+    for line in path.read_text("utf-8").splitlines()
+    if line.strip()
+]
+ANSWERABLE = [q for q in DEV if q["answer"] is not None]
+UNANSWERABLE = [q for q in DEV if q["answer"] is None]
+
+
+def _gold_spans(question):
+    spans = []
+    for evidence in question["evidence"]:
+        text = (SEEDS / evidence["doc"]).read_text("utf-8")
+        start = text.index(evidence["quote"])
+        spans.append((evidence["doc"], start, start + len(evidence["quote"])))
+    return spans
+
+
+def _assert_well_formed(answer):
+    for citation in answer.citations:
+        text = (SEEDS / citation.doc).read_bytes().decode("utf-8")
+        assert text[citation.start : citation.end] == citation.quote
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert markers == {c.n for c in answer.citations}
+
+
+@pytest.mark.parametrize("question", ANSWERABLE, ids=[q["id"] for q in ANSWERABLE])
+def test_answerable_dev_question_cites_the_gold_span(seed_answerer, question):
+    answer = seed_answerer.ask(question["question"])
+    assert not answer.refused, answer.answer
+    _assert_well_formed(answer)
+    assert any(
+        c.doc == doc and c.start < end and start < c.end
+        for c in answer.citations
+        for doc, start, end in _gold_spans(question)
+    ), (answer.answer, _gold_spans(question))
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE, ids=[q["id"] for q in UNANSWERABLE])
+def test_unanswerable_dev_question_is_refused_without_citations(seed_answerer, question):
+    answer = seed_answerer.ask(question["question"])
+    assert answer.refused
+    assert answer.citations == []
+    assert answer.answer == REFUSAL
+
+
+def test_answer_sentences_each_carry_a_marker_and_no_duplicates(seed_answerer):
+    answer = seed_answerer.ask("What did Putin agree to with Trump about energy infrastructure attacks?")
+    assert not answer.refused
+    _assert_well_formed(answer)
+    sentences = [s for s in re.split(r"(?<=[.!?»])\s+(?=[A-Z«])", answer.answer) if s]
+    assert all(re.search(r"\[\d+\]", s) for s in sentences)
+    quotes = [c.quote for c in answer.citations]
+    assert len(quotes) == len(set(quotes))
+    assert answer.citations[0].title.startswith("Trump and Putin agree")
+    assert answer.citations[0].source == "News Country" and answer.citations[0].published == "2025-03-18"
+
+
+def test_json_shape(seed_answerer):
+    data = seed_answerer.ask("Who called the call a historic moment?").to_json()
+    assert set(data) >= {"question", "answer", "refused", "citations", "timings_ms"}
+    assert set(data["citations"][0]) == {"n", "doc", "title", "source", "published", "quote", "start", "end"}
+    assert data["timings_ms"]["total"] > 0
+
+
+def test_persisted_index_answers_identically_after_reload(seed_answerer, embed_model):
+    from index.library import Library
+
+    reloaded = ExtractiveAnswerer(Library(seed_answerer.library.config, embed_model), seed_answerer.config)
+    version = reloaded.library.store.load_current()
+    assert version is not None and version.name == seed_answerer.library.version.name  # loaded, not rebuilt
+    for question in DEV:
+        a, b = seed_answerer.ask(question["question"]), reloaded.ask(question["question"])
+        assert (a.answer, a.refused, a.citations) == (b.answer, b.refused, b.citations)
+
+
+def test_follow_up_borrows_the_previous_question(seed_answerer):
+    assert contextualize("and the Black Sea?", ["What does the ceasefire plan include?"]).startswith(
+        "What does the ceasefire"
+    )
+    assert (
+        contextualize("Who is leading the U.S. negotiations for Washington?", ["x"])
+        == "Who is leading the U.S. negotiations for Washington?"
+    )
+    answer = seed_answerer.ask("and the Black Sea?", history=["What does the U.S. ceasefire plan include?"])
+    assert any("Black Sea" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("x" * 1001, "1,001 characters long; the limit is 1,000"),
+        ("What\x07 happened?", "control characters (U+0007)"),
+        ("🕊️🇺🇦🇷🇺", "no words"),
+        ("Что согласился сделать Путин?", "Cyrillic"),
+        ("¿Qué aceptó Putin en la llamada?", "does not look like English"),
+    ],
+)
+def test_bad_questions_get_a_specific_message(raw, message):
+    with pytest.raises(QuestionError, match=re.escape(message)):
+        clean_question(raw)
+
+
+def test_zero_width_characters_are_dropped_not_fatal():
+    assert clean_question("Who\u200b leads\u200d the talks?") == "Who leads the talks?"
