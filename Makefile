@@ -7,7 +7,7 @@ HASH := $(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(HASH)
 LLM_STAMP := $(VENV)/.installed-llm-$(HASH)
 
-.PHONY: setup setup-llm run test clean
+.PHONY: setup setup-llm run test lint format clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,17 @@ run: setup
 		$(BIN)/negotiations-bot ask -; \
 	fi
 
-test: setup-llm
+# The style check runs first: a formatting slip fails in seconds, not after the whole suite.
+test: setup-llm lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
