@@ -101,7 +101,7 @@ class GenerativeAnswerer(ExtractiveAnswerer):
         retriever = self.library.retriever  # one index version for the whole answer
         query = contextualize(question, history or [])
         t1 = time.perf_counter()
-        # The same retrieval as Answerer.ask (tests/bot/test_generation.py checks they agree).
+        # The same retrieval as ExtractiveAnswerer.ask (tests/answering/test_prompt.py checks they agree).
         hits = retriever.search(query, top_k=max(self.config.chunks_considered, retriever.config.top_k))[
             : self.config.chunks_considered
         ]

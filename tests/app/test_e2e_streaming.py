@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.test_e2e import DEADLINE, E2E, PROJECT, TOKEN, _bot_env, displayed, field_quotes, seed_text
+from tests.app.e2e_support import DEADLINE, E2E, PROJECT, TOKEN, _bot_env, displayed, field_quotes, seed_text
 from tests.helpers.discord_standin import StandInProcess
 
 pytestmark = [

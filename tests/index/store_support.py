@@ -1,0 +1,110 @@
+"""Shared by the index-store tests (test_store, test_store_recovery, test_store_corruption): small
+generated corpora (a handful of short articles), a wrapper counting what is sent to the real model for
+embedding, what is on disk under the data dir (version directories, build leftovers), and ways to damage
+a version on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+TOPICS = [
+    (
+        "Geneva talks",
+        "Delegations met in Geneva to discuss a ceasefire along the front line. Envoys said the talks were constructive.",
+    ),
+    (
+        "Grain corridor",
+        "Negotiators revived the Black Sea grain corridor. Ships left Odesa under the new arrangement.",
+    ),
+    (
+        "Prisoner exchange",
+        "Both sides exchanged two hundred prisoners of war after mediation by the United Arab Emirates.",
+    ),
+    (
+        "Energy strikes pause",
+        "A thirty-day pause on strikes against energy infrastructure was agreed in a phone call.",
+    ),
+    (
+        "Sanctions relief",
+        "Moscow demanded sanctions relief on agricultural exports before any maritime truce.",
+    ),
+]
+
+
+def article_text(title: str, body: str, marker: str = "") -> str:
+    return (
+        f"Title: {title}\nSource: Test Wire\nPublished: 2025-03-{len(title) % 28 + 1:02d}\n\n{body} {marker}".rstrip()
+        + "\n"
+    )
+
+
+def write_corpus(corpus: Path, marker: str = "", topics=TOPICS) -> list[str]:
+    corpus.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, (title, body) in enumerate(topics):
+        name = f"{i:02d}_{title.lower().replace(' ', '_')}.txt"
+        (corpus / name).write_text(article_text(title, body, marker), "utf-8")
+        names.append(name)
+    return names
+
+
+class CountingModel:
+    """The real model, counting what is sent to it for embedding."""
+
+    def __init__(self, model):
+        self.model = model
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def get_text_embedding_batch(self, texts, **kwargs):
+        self.calls += 1
+        self.texts.extend(texts)
+        return self.model.get_text_embedding_batch(texts, **kwargs)
+
+    def get_query_embedding(self, text):
+        return self.model.get_query_embedding(text)
+
+    def reset(self):
+        self.texts.clear()
+        self.calls = 0
+
+
+def version_dirs(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "index").glob("v-*"))
+
+
+def leftovers(data_dir: Path) -> list[str]:
+    root = data_dir / "index"
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".build-") or p.name.endswith(".tmp"))
+
+
+def _truncate_vectors(path: Path):
+    file = path / "vectors.faiss"
+    file.write_bytes(file.read_bytes()[:100])
+
+
+def _flip_byte(path: Path):
+    file = path / "vectors.faiss"
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+
+
+def _drop_bm25(path: Path):
+    import shutil
+
+    shutil.rmtree(path / "bm25")
+
+
+def _bad_manifest(path: Path):
+    (path / "manifest.json").write_text('{"format": 1, "articles": [', "utf-8")
+
+
+def _wrong_format(path: Path):
+    manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+    manifest["format"] = 999
+    (path / "manifest.json").write_text(json.dumps(manifest), "utf-8")
