@@ -1,7 +1,9 @@
 """The knowledge library as one object: the live index version, its retriever, re-indexing.
 
 Readers take ``library.retriever`` once per question, so each answer comes from exactly one
-version even while a re-index publishes the next one.
+version even while a re-index publishes the next one. After a re-index, segments are merged in
+the background when the merge policy says so (index/merge.py); the merged version answers the
+same, and the library switches to it when it is published.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
 from index.lock import BuildStatus, IndexBusyError, Progress
+from index.merge import MergePolicy, merge, plan_merge
 from index.retrieval import Hit, HybridRetriever, RetrievalConfig
 from index.store import IndexStore, ReindexReport
 from index.versions import IndexVersion
@@ -30,17 +33,27 @@ class LibraryConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    merge_policy: MergePolicy = field(default_factory=MergePolicy)
+    background_merge: bool = True  # merge after a re-index on a thread (False: call merge())
 
 
 class Library:
     BUSY_WAIT_SECONDS = 600.0  # a first question waits this long for another process's build
 
-    def __init__(self, config: LibraryConfig = LibraryConfig(), embed_model=None):
+    def __init__(self, config: LibraryConfig = LibraryConfig(), embed_model=None, storage=None):
         self.config = config
-        self.store = IndexStore(config.data_dir, config.corpus_dir, config.chunking, config.max_article_bytes)
+        self.store = IndexStore(
+            config.data_dir,
+            config.corpus_dir,
+            config.chunking,
+            config.max_article_bytes,
+            storage=storage,
+            merge_policy=config.merge_policy,
+        )
         self._embed_model = embed_model
         self._retriever: HybridRetriever | None = None
         self._reindex_lock = threading.Lock()
+        self._merge_thread: threading.Thread | None = None
         self.last_report: ReindexReport | None = self.store.last_report()
 
     @cached_property
@@ -109,8 +122,17 @@ class Library:
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, top_k)
 
-    def reindex(self, progress: Progress | None = None, fail_after_stage: str | None = None) -> ReindexReport:
+    def reindex(
+        self,
+        progress: Progress | None = None,
+        fail_after_stage: str | None = None,
+        only: list[str] | None = None,
+    ) -> ReindexReport:
         """Bring the index up to date with the corpus dir and switch to it.
+
+        ``only``: just these corpus files (paths relative to the corpus dir: new, changed or
+        deleted ones), for callers that know what they wrote (an upload, a feed): the cost is
+        then that of those files, not of listing the corpus.
 
         Raises IndexBusyError (with the running one's progress) if a re-index is running, in
         this process or another. Questions keep being answered from the old version meanwhile.
@@ -120,16 +142,67 @@ class Library:
             raise IndexBusyError(self.store.building_status())
         try:
             current = self.version
-            version, report = self.store.build(self.embed_texts, current, progress, fail_after_stage)
+            version, report = self.store.build(
+                self.embed_texts, current, progress, fail_after_stage, only=only
+            )
             if version is None and current is not None and current.name != report.version:
                 # Nothing to do, but another process published a newer version: switch to it.
                 version = self.store.load_current()
             if version is not None and version is not current:
                 self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
             self.last_report = report
-            return report
         finally:
             self._reindex_lock.release()
+        if report.published and self.config.background_merge:
+            self.merge_in_background()
+        return report
+
+    def merge(self, segment_ids: list[str] | None = None, wait: float = 120.0) -> bool:
+        """Merge segments now (``segment_ids``, or what the merge policy picks) and switch to the
+        merged version. Returns True if a merged version was published."""
+        version = self.version or self.store.load_current()
+        if version is None:
+            return False
+        merged = merge(self.store, version, segment_ids, wait=wait)
+        if merged is None:
+            return False
+        self._switch_to(merged)
+        return True
+
+    def merge_in_background(self) -> threading.Thread | None:
+        """Start merging on a thread if the merge policy asks for it (one merge at a time)."""
+        version = self.version
+        if version is None or not plan_merge(version, self.config.merge_policy):
+            return None
+        running = self._merge_thread
+        if running is not None and running.is_alive():
+            return None
+
+        def run():
+            try:
+                self.merge()
+            except Exception:  # the index stays as it was; the next re-index tries again
+                log.exception("merging index segments failed")
+
+        thread = self._merge_thread = threading.Thread(target=run, name="index-merge", daemon=True)
+        thread.start()
+        return thread
+
+    def wait_for_merge(self, timeout: float | None = None) -> None:
+        thread = self._merge_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _switch_to(self, version) -> None:
+        """Serve ``version`` (a merge's) unless the library already serves something newer."""
+        with self._reindex_lock:
+            current = self.version
+            if (
+                current is not None
+                and current.name != version.name
+                and self.store.current_name() == version.name
+            ) or current is None:
+                self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
 
     def status(self) -> BuildStatus | None:
         """The running re-index's progress (in any process), or None."""

@@ -59,6 +59,23 @@ def mentioned_dates(question: str) -> list[str]:
     return list(dict.fromkeys(date for _, _, date in date_mentions(question)))
 
 
+def metadata_rows(nodes: list[TextNode]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows of ``nodes`` by outlet (``source``) and by publication day (``published``)."""
+    by_source: dict[str, list[int]] = {}
+    by_date: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
+        source = (node.metadata.get("source") or "").strip()
+        if source:
+            by_source.setdefault(source, []).append(i)
+        published = (node.metadata.get("published") or "").strip()
+        if re.match(r"\d{4}-\d{2}-\d{2}", published):
+            by_date.setdefault(published[:10], []).append(i)
+    return (
+        {k: np.asarray(v, dtype=np.int64) for k, v in by_source.items()},
+        {k: np.asarray(v, dtype=np.int64) for k, v in by_date.items()},
+    )
+
+
 def _source_variants(name: str) -> str:
     """The regex for the ways a question may write an outlet."""
     if name.lower().startswith("the ") and len(name) > 4:
@@ -80,18 +97,21 @@ class MetadataIndex:
     """
 
     def __init__(self, nodes: list[TextNode]):
-        self.n = len(nodes)
-        by_source: dict[str, list[int]] = {}
-        by_date: dict[str, list[int]] = {}
-        for i, node in enumerate(nodes):
-            source = (node.metadata.get("source") or "").strip()
-            if source:
-                by_source.setdefault(source, []).append(i)
-            published = (node.metadata.get("published") or "").strip()
-            if re.match(r"\d{4}-\d{2}-\d{2}", published):
-                by_date.setdefault(published[:10], []).append(i)
-        self.rows_by_source = {k: np.asarray(v) for k, v in by_source.items()}
-        self.rows_by_date = {k: np.asarray(v) for k, v in by_date.items()}
+        self._index(*metadata_rows(nodes), len(nodes))
+
+    @classmethod
+    def from_rows(
+        cls, rows_by_source: dict[str, np.ndarray], rows_by_date: dict[str, np.ndarray], n: int
+    ) -> MetadataIndex:
+        """From rows already grouped (a version's live rows, gathered from its segments)."""
+        index = cls.__new__(cls)
+        index._index(rows_by_source, rows_by_date, n)
+        return index
+
+    def _index(self, rows_by_source: dict[str, np.ndarray], rows_by_date: dict[str, np.ndarray], n: int):
+        self.n = n
+        self.rows_by_source = rows_by_source
+        self.rows_by_date = rows_by_date
         names: dict[str, set[str]] = {}
         for source in self.rows_by_source:
             names.setdefault(source, set()).add(source)
@@ -100,7 +120,7 @@ class MetadataIndex:
                 names.setdefault(short, set()).add(source)
         # (sources, the literal spellings that must occur for a match, the pattern), longest first.
         self._names = []
-        for name, sources in sorted(names.items(), key=lambda item: -len(item[0])):
+        for name, sources in sorted(names.items(), key=lambda item: (-len(item[0]), item[0])):
             body = _source_variants(name)
             literals = {name[4:] if name.lower().startswith("the ") else name}
             literals |= {literal.upper() for literal in literals}

@@ -82,26 +82,30 @@ def leftovers(data_dir: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.name.startswith(".build-") or p.name.endswith(".tmp"))
 
 
+def segment_dirs(version_path: Path) -> list[Path]:
+    """The segment directories a version directory's manifest lists."""
+    manifest = json.loads((version_path / "manifest.json").read_text("utf-8"))
+    return [version_path.parent / "segments" / entry["id"] for entry in manifest["segments"]]
+
+
 def _truncate_vectors(path: Path):
-    file = path / "vectors.faiss"
+    file = segment_dirs(path)[-1] / "arrays.npz"
     file.write_bytes(file.read_bytes()[:100])
 
 
 def _flip_byte(path: Path):
-    file = path / "vectors.faiss"
+    file = segment_dirs(path)[-1] / "arrays.npz"
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     file.write_bytes(bytes(data))
 
 
-def _drop_bm25(path: Path):
-    import shutil
-
-    shutil.rmtree(path / "bm25")
+def _drop_nodes(path: Path):
+    (segment_dirs(path)[-1] / "nodes.jsonl").unlink()
 
 
 def _bad_manifest(path: Path):
-    (path / "manifest.json").write_text('{"format": 1, "articles": [', "utf-8")
+    (path / "manifest.json").write_text('{"format": 2, "segments": [', "utf-8")
 
 
 def _wrong_format(path: Path):
