@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -158,12 +160,15 @@ def merge_postings(parts: Sequence[tuple[Postings, np.ndarray | None]]) -> dict[
         lengths_out.append(kept_lengths)
         offset += len(kept_lengths)
     term_ids = np.concatenate(terms_out) if terms_out else np.zeros(0, np.int64)
+    # Terms of dropped documents only leave the vocabulary.
+    alive = np.bincount(term_ids, minlength=len(vocab)) > 0
+    term_ids = (np.cumsum(alive) - 1)[term_ids]
     # Within a term, entries stay in part order and each part's rows ascend: a stable sort by
     # term keeps rows ascending.
     order = np.argsort(term_ids, kind="stable")
-    df = np.bincount(term_ids, minlength=len(vocab))
+    df = np.bincount(term_ids, minlength=int(alive.sum()))
     return {
-        "terms": _terms_blob(list(vocab)),
+        "terms": _terms_blob([t for t, a in zip(vocab, alive) if a]),
         "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
         "rows": np.concatenate(rows_out)[order].astype(np.int32) if rows_out else np.zeros(0, np.int32),
         "tf": np.concatenate(tf_out)[order].astype(np.uint16) if tf_out else np.zeros(0, np.uint16),
@@ -186,17 +191,35 @@ class Part:
 
 @dataclass
 class TermEntries:
-    """A term's live entries in every part, with its global document frequency and weights."""
+    """A term's live entries in all parts, one after another: rows in the parts' common row
+    space, the weights (float32), and where each part's entries are (with its local rows)."""
 
     df: int
-    parts: list[tuple[int, np.ndarray, np.ndarray]]  # (part index, local rows, weights float32)
+    rows: np.ndarray  # int32, offset by each part's start
+    weights: np.ndarray
+    pieces: list[tuple[int, int, int, np.ndarray]]  # (part index, start, stop, local rows)
+    chunks: np.ndarray | None = None  # the chunk of each entry (sentence postings; filled by its user)
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
 
 
 class SegmentedBM25:
-    """BM25 over the live documents of several parts, with global df, N and average length."""
+    """BM25 over the live documents of several parts, with global df, N and average length.
 
-    def __init__(self, parts: Sequence[Part]):
+    A term's weighed entries are kept for the next questions (least recently used out first, up
+    to ``cache_entries`` entries): common words have the longest postings and come back in
+    almost every question, and weighing them is most of a query's BM25 time."""
+
+    CACHE_ENTRIES = 2_000_000
+
+    def __init__(self, parts: Sequence[Part], cache_entries: int | None = None):
         self.parts = list(parts)
+        self.cache_entries = self.CACHE_ENTRIES if cache_entries is None else cache_entries
+        self._cache: OrderedDict[str, TermEntries | None] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
         total_length = 0
         n_docs = 0
         for part in self.parts:
@@ -219,8 +242,7 @@ class SegmentedBM25:
             K1 * ((1 - B) + B * p.postings.lengths.astype(np.float64) / self.avg_length) for p in self.parts
         ]
 
-    def _live_entries(self, term: str) -> tuple[int, list[tuple[int, np.ndarray, np.ndarray]]]:
-        df = 0
+    def _live_entries(self, term: str) -> list[tuple[int, np.ndarray, np.ndarray]]:
         found = []
         for i, part in enumerate(self.parts):
             entries = part.postings.entries(term)
@@ -231,33 +253,70 @@ class SegmentedBM25:
                 keep = ~part.dead[rows]
                 rows, tf = rows[keep], tf[keep]
             if len(rows):
-                df += len(rows)
                 found.append((i, rows, tf))
-        return df, found
+        return found
 
     def idf(self, df: int) -> np.float32:
         n = self.n_docs
         return np.float32(math.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def entries(self, terms: Iterable[str]) -> dict[str, TermEntries]:
-        """Each distinct term's live entries and per-entry weights (terms nowhere live are left out)."""
-        norms = self._norms
+        """Each distinct term's live entries and weights (terms nowhere live are left out).
+
+        The parts' entries are put end to end first and weighed in one pass: with many small
+        segments, per-part arithmetic would cost more in numpy calls than in the work itself."""
         out: dict[str, TermEntries] = {}
         for term in dict.fromkeys(terms):
-            df, found = self._live_entries(term)
-            if not df:
-                continue
-            idf = self.idf(df)
-            weighted = []
-            for i, rows, tf in found:
-                tf64 = tf.astype(np.float64)
-                weights = (idf * (tf64 / (norms[i][rows] + tf64))).astype(np.float32)
-                weighted.append((i, rows, weights))
-            out[term] = TermEntries(df, weighted)
+            with self._lock:
+                cached = self._cache.get(term, False)
+                if cached is not False:
+                    self._cache.move_to_end(term)
+            entries = self._weigh(term) if cached is False else cached
+            if cached is False:
+                self._remember(term, entries)
+            if entries is not None:
+                out[term] = entries
         return out
 
+    def _remember(self, term: str, entries: TermEntries | None) -> None:
+        size = 1 if entries is None else entries.size
+        if size > self.cache_entries:
+            return
+        with self._lock:
+            if term in self._cache:
+                return
+            self._cache[term] = entries
+            self._cached += size
+            while self._cached > self.cache_entries:
+                _, old = self._cache.popitem(last=False)
+                self._cached -= 1 if old is None else old.size
+
+    def _weigh(self, term: str) -> TermEntries | None:
+        norms = self._norms
+        found = self._live_entries(term)
+        if not found:
+            return None
+        pieces, start = [], 0
+        for i, rows, _ in found:
+            pieces.append((i, start, start + len(rows), rows))
+            start += len(rows)
+        if len(found) == 1:
+            i, rows, tf = found[0]
+            physical = rows + np.int32(self.parts[i].offset)
+            norm = norms[i][rows]
+        else:
+            physical = np.concatenate([rows + np.int32(self.parts[i].offset) for i, rows, _ in found])
+            tf = np.concatenate([tf for _, _, tf in found])
+            norm = np.concatenate([norms[i][rows] for i, rows, _ in found])
+        # bm25s: tf / (k1 * (1 - b + b * dl / avg) + tf) in float64 (tf is cast inside the
+        # division), times the float32 idf, stored as float32.
+        norm += tf
+        np.divide(tf, norm, out=norm)
+        norm *= self.idf(start)
+        return TermEntries(start, physical, norm.astype(np.float32), pieces)
+
     def document_frequency(self, term: str) -> int:
-        return self._live_entries(term)[0]
+        return sum(len(rows) for _, rows, _ in self._live_entries(term))
 
     def scores(self, tokens: Sequence[str], n_rows: int) -> np.ndarray:
         """Summed BM25 of each document of the row space (``n_rows`` long) for the query terms
@@ -266,9 +325,6 @@ class SegmentedBM25:
         found = self.entries(tokens)
         for token in tokens:
             term = found.get(token)
-            if term is None:
-                continue
-            for i, rows, weights in term.parts:
-                offset = self.parts[i].offset
-                out[rows + offset if offset else rows] += weights
+            if term is not None:
+                np.add.at(out, term.rows, term.weights)  # one pass (``out[rows] += w`` makes three)
         return out

@@ -8,9 +8,10 @@ Layout::
                              segment.json, the articles it deletes from them, counts, model,
                              chunking); never modified after it is written
     segments/s-<time>-<id>/  a segment (index/segments.py), never modified:
-        segment.json         articles, counts, model, chunking, size and sha256 of the other files
-        nodes.jsonl          the chunks, one JSON object per line, row order
-        arrays.npz           the named arrays (vectors, postings, lengths, ...)
+        segment.json         articles, counts, model, chunking; where each array is in arrays.bin
+                             (offset, dtype, shape) and that file's size and sha256
+        arrays.bin           the named arrays end to end (64-byte aligned): vectors, postings,
+                             lengths, and the chunks' ids, texts and sentence offsets
     .build-<id>/             a segment or version being written; left over only by a crash
     .merge-<id>/             a segment a merge is writing (removed when no merge is running)
     .lock                    flock held while a re-index (or a merge's publication) runs; holds
@@ -43,10 +44,11 @@ from index.files import fsync_dir, write_atomic
 from index.lock import LOCK_NAME, BuildLock, BuildStatus, read_status
 from index.segments import (
     FORMAT_VERSION,
+    NODE_ARRAYS,
     IndexCorruptError,
     Segment,
-    node_from_record,
-    node_record,
+    node_arrays,
+    nodes_from_arrays,
     valid_segment_id,
 )
 from index.versions import IndexVersion
@@ -56,8 +58,8 @@ log = logging.getLogger(__name__)
 SEGMENTS_DIR = "segments"
 MERGE_LOCK_NAME = ".merge-lock"
 LAST_REPORT_NAME = "last-reindex.json"
-SEGMENT_FILES = ("segment.json", "nodes.jsonl", "arrays.npz")
-NODE_OFFSETS = "_node_offsets"  # byte offset of each chunk's line in nodes.jsonl (a merge copies lines)
+SEGMENT_FILES = ("segment.json", "arrays.bin")
+_ALIGN = 64
 # v-<seq>-<time>-<id> (and the older v-<time>-<id>): never a path separator or "..".
 _VERSION_NAME = re.compile(r"^v-[0-9A-Za-z]+(?:-[0-9A-Za-z]+){1,3}$")
 
@@ -214,79 +216,62 @@ class FileStorage:
             if cached is not None and cached.file_signature == _signature(path):
                 return cached
             raw = (path / "segment.json").read_bytes()
+            if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+                raise IndexCorruptError(f"segment {entry['id']}: segment.json is damaged (checksum differs)")
+            meta = json.loads(raw)
+            layout, expected = meta.pop("arrays"), meta.pop("file")
+            # One read into one buffer, checked, then viewed as arrays (no copies).
+            with open(path / "arrays.bin", "rb") as f:
+                buffer = bytearray(os.fstat(f.fileno()).st_size)
+                read = f.readinto(buffer)
+            if read != expected["size"] or hashlib.sha256(buffer).hexdigest() != expected["sha256"]:
+                raise IndexCorruptError(
+                    f"segment {entry['id']}: arrays.bin is damaged (size or checksum differs)"
+                )
         except OSError as exc:
             raise IndexCorruptError(f"segment {entry.get('id')} unreadable ({exc})") from exc
-        if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
-            raise IndexCorruptError(f"segment {entry['id']}: segment.json is damaged (checksum differs)")
-        meta = json.loads(raw)
-        for rel, expected in meta.pop("files").items():
-            file = path / rel
-            if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
-                raise IndexCorruptError(f"segment {entry['id']}: {rel} is damaged (size or checksum differs)")
-        with np.load(path / "arrays.npz") as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        offsets = arrays.pop(NODE_OFFSETS)
-        shared: dict = {}
-        with open(path / "nodes.jsonl", encoding="utf-8") as f:
-            nodes = [node_from_record(json.loads(line), shared) for line in f if line.strip()]
+        arrays = {}
+        for name, spec in layout.items():
+            dtype = np.dtype(spec["dtype"])
+            count = int(np.prod(spec["shape"], dtype=np.int64))
+            array = np.frombuffer(buffer, dtype=dtype, count=count, offset=spec["offset"])
+            array = array.reshape(spec["shape"])
+            array.flags.writeable = False
+            arrays[name] = array
+        nodes = nodes_from_arrays(arrays, meta["articles"])
+        for name in NODE_ARRAYS:
+            del arrays[name]  # the nodes hold the strings now
         segment = Segment(entry["id"], meta, nodes, arrays)
-        segment.node_offsets = offsets
         segment.file_signature = _signature(path)
         _loaded[str(path)] = segment
         return segment
 
-    def write_segment(self, segment: Segment, sources: dict[str, Segment] | None = None) -> dict:
-        """Write a segment into a hidden staging directory (fsynced, read back and checked);
-        returns its entry for a version manifest. ``commit_segment`` moves it into place.
-        ``sources``: the segments a merged segment was made from (its lines are copied)."""
-        staging = self.root / f"{'.merge' if sources else '.build'}-{segment.id}"
+    def write_segment(self, segment: Segment, merging: bool = False) -> dict:
+        """Write a segment into a hidden staging directory (fsynced; its checksum is that of what
+        reads back from the disk); returns its entry for a version manifest. ``commit_segment``
+        moves it into place."""
+        staging = self.root / f"{'.merge' if merging else '.build'}-{segment.id}"
         staging.mkdir(parents=True)
-        offsets = self._write_nodes(staging / "nodes.jsonl", segment, sources or {})
-        with open(staging / "arrays.npz", "wb") as f:
-            np.savez(f, **segment.arrays, **{NODE_OFFSETS: offsets})
+        arrays = segment.arrays | node_arrays(segment.nodes)
+        layout = {}
+        with open(staging / "arrays.bin", "wb") as f:
+            for name in sorted(arrays):
+                array = np.ascontiguousarray(arrays[name])
+                padding = -f.tell() % _ALIGN
+                f.write(b"\0" * padding)
+                layout[name] = {"offset": f.tell(), "dtype": array.dtype.str, "shape": list(array.shape)}
+                f.write(array.data)
             f.flush()
             os.fsync(f.fileno())
-        # Checksums of what reads back from the disk, not of what was meant to be written.
-        files = {
-            rel: {"size": (staging / rel).stat().st_size, "sha256": file_digest(staging / rel)}
-            for rel in SEGMENT_FILES[1:]
+        del arrays
+        file = {
+            "size": (staging / "arrays.bin").stat().st_size,
+            "sha256": file_digest(staging / "arrays.bin"),
         }
-        raw = json.dumps(segment.meta | {"files": files}, ensure_ascii=False).encode()
+        raw = json.dumps(segment.meta | {"arrays": layout, "file": file}, ensure_ascii=False).encode()
         _write_synced(staging / "segment.json", raw)
         fsync_dir(staging)
-        segment.node_offsets = offsets
         return {"id": segment.id, "sha256": hashlib.sha256(raw).hexdigest(), "chunks": segment.n_chunks}
-
-    def _write_nodes(self, path: Path, segment: Segment, sources: dict[str, Segment]) -> np.ndarray:
-        offsets = np.zeros(segment.n_chunks + 1, dtype=np.int64)
-        plan = segment.node_sources if sources else None
-        usable = plan is not None and all(
-            getattr(sources.get(src), "node_offsets", None) is not None for src, _, _ in plan
-        )
-        with open(path, "wb") as out:
-            if usable:
-                # A merge: copy the kept lines byte for byte instead of serialising 100k nodes.
-                row = 0
-                for src, start, stop in plan:
-                    source = sources[src]
-                    a, b = int(source.node_offsets[start]), int(source.node_offsets[stop])
-                    with open(self._segment_path(src) / "nodes.jsonl", "rb") as f:
-                        f.seek(a)
-                        data = f.read(b - a)
-                    if len(data) != b - a:
-                        raise OSError(f"segment {src}: nodes.jsonl is shorter than its offsets say")
-                    base = out.tell()
-                    out.write(data)
-                    n = stop - start
-                    offsets[row + 1 : row + n + 1] = source.node_offsets[start + 1 : stop + 1] - a + base
-                    row += n
-            else:
-                for i, node in enumerate(segment.nodes):
-                    out.write(json.dumps(node_record(node), ensure_ascii=False).encode("utf-8") + b"\n")
-                    offsets[i + 1] = out.tell()
-            out.flush()
-            os.fsync(out.fileno())
-        return offsets
 
     def commit_segment(self, segment: Segment) -> None:
         """Move a written segment into ``segments/`` (under the build lock) and remember it loaded."""
@@ -326,10 +311,9 @@ class FileStorage:
                     if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
                         return None
                     meta = json.loads(raw)
-                    for rel, expected in meta["files"].items():
-                        file = path / rel
-                        if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
-                            return None
+                    file, expected = path / "arrays.bin", meta["file"]
+                    if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
+                        return None
                 gone = set(deleted.get(entry["id"]) or ())
                 articles.update((d, e) for d, e in meta["articles"].items() if d not in gone)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexCorruptError):

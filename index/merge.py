@@ -85,7 +85,7 @@ def merge(store, base: IndexVersion | None = None, segment_ids: list[str] | None
             return None
         merge_lock.update(MERGING, 0, 1)
         merged = merge_segments(new_segment_id(), [(s, None if d is None else ~d) for s, d in chosen])
-        entry = storage.write_segment(merged, sources={s.id: s for s, _ in chosen})
+        entry = storage.write_segment(merged, merging=True)
         try:
             return _publish_merged(store, base, [s.id for s, _ in chosen], merged, entry, wait)
         finally:

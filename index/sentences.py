@@ -33,6 +33,7 @@ class SentenceIndex:
     def __init__(self, parts: list[SentencePart], n_chunks: int):
         self.parts = parts
         self.n_chunks = n_chunks
+        self.n_sentences = sum(p.part.postings.n_docs for p in parts)
         self.bm25 = SegmentedBM25([p.part for p in parts])
 
     @classmethod
@@ -80,20 +81,32 @@ class SentenceIndex:
             for t in tokens:
                 if t in local:
                     counts[i, local[t]] += 1
-        rows, chunks, data, term_of = [], [], [], []
-        for j, term in enumerate(terms):
-            for part_index, part_rows, weights in found[term].parts:
-                part = self.parts[part_index]
-                rows.append(part_rows.astype(np.int64) + part.part.offset)
-                chunks.append(part.chunk_of_sentence[part_rows].astype(np.int64) + part.chunk_offset)
-                data.append(weights)
-                term_of.append(np.full(len(part_rows), j, dtype=np.int64))
+        rows, chunks, data, sizes = [], [], [], []
+        for term in terms:
+            entries = found[term]
+            if entries.chunks is None:  # kept with the term's cached entries
+                entries.chunks = np.concatenate(
+                    [
+                        self.parts[i].chunk_of_sentence[local] + np.int32(self.parts[i].chunk_offset)
+                        for i, _, _, local in entries.pieces
+                    ]
+                )
+            rows.append(entries.rows)
+            chunks.append(entries.chunks)
+            data.append(entries.weights)
+            sizes.append(len(entries.rows))
         rows_all = np.concatenate(rows)
         data_all = np.concatenate(data)
-        term_all = np.concatenate(term_of)
-        matched, first_entry, position = np.unique(rows_all, return_index=True, return_inverse=True)
+        term_all = np.repeat(np.arange(len(terms)), sizes)
+        # The matched sentences, in row order, and each entry's position among them (a count
+        # over all sentence rows: cheaper than sorting the entries).
+        matched = np.flatnonzero(np.bincount(rows_all, minlength=self.n_sentences))
+        index_of = np.empty(self.n_sentences, dtype=np.int64)  # only matched rows are read back
+        index_of[matched] = np.arange(len(matched))
+        position = index_of[rows_all]
         # Physical sentence order follows physical chunk order, so chunks ascend with matched.
-        matched_chunks = np.concatenate(chunks)[first_entry]
+        matched_chunks = np.empty(len(matched), dtype=np.int64)
+        matched_chunks[position] = np.concatenate(chunks)
         first = np.flatnonzero(np.concatenate([[True], matched_chunks[1:] != matched_chunks[:-1]]))
         results = []
         for i in range(len(token_lists)):

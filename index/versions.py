@@ -94,7 +94,7 @@ class IndexVersion:
 
     @functools.cached_property
     def articles(self) -> dict[str, dict]:
-        """Live articles: doc id → {hash, title, source, published, chunks, row, stat}."""
+        """Live articles: doc id → {hash, title, source, published, chunks, row}."""
         out: dict[str, dict] = {}
         deleted = self.manifest.get("deleted") or {}
         for segment in self.segments:

@@ -6,8 +6,11 @@ a version on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+
+import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +76,21 @@ class CountingModel:
         self.calls = 0
 
 
+class HashEmbed:
+    """A deterministic stand-in for the model: a unit vector from the text's sha512, so the same
+    text always gets the same vector whatever batch it is embedded in."""
+
+    def get_text_embedding_batch(self, texts, **_):
+        out = []
+        for t in texts:
+            v = np.frombuffer(hashlib.sha512(t.encode()).digest() * 6, dtype=np.uint8)[:384].astype("float32")
+            out.append((v / np.linalg.norm(v)).tolist())
+        return out
+
+    def get_query_embedding(self, text):
+        return self.get_text_embedding_batch([text])[0]
+
+
 def version_dirs(data_dir: Path) -> list[str]:
     return sorted(p.name for p in (data_dir / "index").glob("v-*"))
 
@@ -89,19 +107,19 @@ def segment_dirs(version_path: Path) -> list[Path]:
 
 
 def _truncate_vectors(path: Path):
-    file = segment_dirs(path)[-1] / "arrays.npz"
+    file = segment_dirs(path)[-1] / "arrays.bin"
     file.write_bytes(file.read_bytes()[:100])
 
 
 def _flip_byte(path: Path):
-    file = segment_dirs(path)[-1] / "arrays.npz"
+    file = segment_dirs(path)[-1] / "arrays.bin"
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     file.write_bytes(bytes(data))
 
 
-def _drop_nodes(path: Path):
-    (segment_dirs(path)[-1] / "nodes.jsonl").unlink()
+def _drop_arrays(path: Path):
+    (segment_dirs(path)[-1] / "arrays.bin").unlink()
 
 
 def _bad_manifest(path: Path):

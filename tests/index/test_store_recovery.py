@@ -9,7 +9,6 @@ store logic under test).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -17,13 +16,12 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from index.library import Library, LibraryConfig
 from index.lock import IndexBusyError
 from index.store import IndexStore
-from tests.index.store_support import PROJECT, article_text, leftovers, version_dirs, write_corpus
+from tests.index.store_support import PROJECT, HashEmbed, article_text, leftovers, version_dirs, write_corpus
 
 # ---------------------------------------------------------------- the swap
 
@@ -145,18 +143,6 @@ def hook(s, done, total):
 
 Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed()).reindex(progress=hook)
 """
-
-
-class HashEmbed:
-    def get_text_embedding_batch(self, texts):
-        out = []
-        for t in texts:
-            v = np.frombuffer(hashlib.sha512(t.encode()).digest() * 6, dtype=np.uint8)[:384].astype("float32")
-            out.append((v / np.linalg.norm(v)).tolist())
-        return out
-
-    def get_query_embedding(self, text):
-        return self.get_text_embedding_batch([text])[0]
 
 
 @pytest.mark.parametrize(

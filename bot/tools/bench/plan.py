@@ -13,6 +13,9 @@ TARGET_LATENCY_RATIO = {10_000: 1.5, 100_000: 2.5}  # ask p50 / query embedding 
 TARGET_RSS_BYTES = 1.5 * 2**30  # at 100k chunks
 TARGET_NOOP_SECONDS = 2.0
 TARGET_LOOP_LAG_MS = 100.0
+# Issue 12: adding one article costs about the same whatever the index size.
+TARGET_ADD_SECONDS = 1.0  # at about 100k chunks
+TARGET_ADD_RATIO = 2.0  # 100k figure ÷ 1k figure
 
 
 @dataclass
@@ -25,6 +28,8 @@ class Plan:
     concurrent_questions: int = 50
     noop_articles: int = 1000
     noop_repeats: int = 3
+    adds: int = 7  # articles added one by one, each named (as a feed or an upload does)
+    scan_adds: int = 3  # ...and found by a whole-corpus re-index
     quick: bool = False
 
 
@@ -44,6 +49,8 @@ def make_plan(args) -> Plan:
             concurrent_questions=10,
             noop_articles=100,
             noop_repeats=2,
+            adds=3,
+            scan_adds=1,
             quick=True,
         )
     return Plan(sizes, build_articles=60)
