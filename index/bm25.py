@@ -122,6 +122,10 @@ class Postings:
     def n_docs(self) -> int:
         return len(self.lengths)
 
+    @functools.cached_property
+    def total_length(self) -> int:
+        return int(self.lengths.sum(dtype=np.int64))
+
     def entries(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
         term_id = self.vocab.get(term)
         if term_id is None:
@@ -223,24 +227,19 @@ class SegmentedBM25:
         total_length = 0
         n_docs = 0
         for part in self.parts:
-            lengths = part.postings.lengths
-            if part.dead is None:
-                total_length += int(lengths.sum(dtype=np.int64))
-                n_docs += len(lengths)
-            else:
-                live = ~part.dead
-                total_length += int(lengths[live].sum(dtype=np.int64))
-                n_docs += int(live.sum())
+            total_length += part.postings.total_length
+            n_docs += part.postings.n_docs
+            if part.dead is not None:
+                total_length -= int(part.postings.lengths[part.dead].sum(dtype=np.int64))
+                n_docs -= int(np.count_nonzero(part.dead))
         self.n_docs = n_docs
         # bm25s: np.array(lengths).mean(): an exact integer sum divided once.
         self.avg_length = total_length / n_docs if n_docs else 1.0
 
-    @functools.cached_property
-    def _norms(self) -> list[np.ndarray]:
-        """k1 * (1 - b + b * length / avg) per document of each part, in bm25s's operation order."""
-        return [
-            K1 * ((1 - B) + B * p.postings.lengths.astype(np.float64) / self.avg_length) for p in self.parts
-        ]
+    def _norms(self, part: Part, rows: np.ndarray) -> np.ndarray:
+        """k1 * (1 - b + b * length / avg) of some documents of a part, in bm25s's operation order
+        (computed per query term, not per version: a new version costs nothing here)."""
+        return K1 * ((1 - B) + B * part.postings.lengths[rows].astype(np.float64) / self.avg_length)
 
     def _live_entries(self, term: str) -> list[tuple[int, np.ndarray, np.ndarray]]:
         found = []
@@ -292,7 +291,6 @@ class SegmentedBM25:
                 self._cached -= 1 if old is None else old.size
 
     def _weigh(self, term: str) -> TermEntries | None:
-        norms = self._norms
         found = self._live_entries(term)
         if not found:
             return None
@@ -303,11 +301,11 @@ class SegmentedBM25:
         if len(found) == 1:
             i, rows, tf = found[0]
             physical = rows + np.int32(self.parts[i].offset)
-            norm = norms[i][rows]
+            norm = self._norms(self.parts[i], rows)
         else:
             physical = np.concatenate([rows + np.int32(self.parts[i].offset) for i, rows, _ in found])
             tf = np.concatenate([tf for _, _, tf in found])
-            norm = np.concatenate([norms[i][rows] for i, rows, _ in found])
+            norm = np.concatenate([self._norms(self.parts[i], rows) for i, rows, _ in found])
         # bm25s: tf / (k1 * (1 - b + b * dl / avg) + tf) in float64 (tf is cast inside the
         # division), times the float32 idf, stored as float32.
         norm += tf

@@ -59,6 +59,9 @@ def mentioned_dates(question: str) -> list[str]:
     return list(dict.fromkeys(date for _, _, date in date_mentions(question)))
 
 
+Rows = tuple[int, np.ndarray]  # (offset, rows): rows of a segment, where it starts in a version
+
+
 def metadata_rows(nodes: list[TextNode]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The rows of ``nodes`` by outlet (``source``) and by publication day (``published``)."""
     by_source: dict[str, list[int]] = {}
@@ -97,18 +100,20 @@ class MetadataIndex:
     """
 
     def __init__(self, nodes: list[TextNode]):
-        self._index(*metadata_rows(nodes), len(nodes))
+        by_source, by_date = metadata_rows(nodes)
+        self._index(
+            {k: [(0, v)] for k, v in by_source.items()}, {k: [(0, v)] for k, v in by_date.items()}, len(nodes)
+        )
 
     @classmethod
-    def from_rows(
-        cls, rows_by_source: dict[str, np.ndarray], rows_by_date: dict[str, np.ndarray], n: int
-    ) -> MetadataIndex:
-        """From rows already grouped (a version's live rows, gathered from its segments)."""
+    def from_parts(cls, rows_by_source: dict[str, list[Rows]], rows_by_date: dict[str, list[Rows]], n: int):
+        """From rows already grouped, as (offset, rows) pairs: each segment's rows, where the
+        segment starts in a version's rows (a version's live outlets and dates)."""
         index = cls.__new__(cls)
         index._index(rows_by_source, rows_by_date, n)
         return index
 
-    def _index(self, rows_by_source: dict[str, np.ndarray], rows_by_date: dict[str, np.ndarray], n: int):
+    def _index(self, rows_by_source: dict[str, list[Rows]], rows_by_date: dict[str, list[Rows]], n: int):
         self.n = n
         self.rows_by_source = rows_by_source
         self.rows_by_date = rows_by_date
@@ -149,7 +154,8 @@ class MetadataIndex:
         mask = np.zeros(self.n, dtype="float32")
         for _, _, sources in mentions:
             for source in sources:
-                mask[self.rows_by_source[source]] = 1.0
+                for offset, rows in self.rows_by_source[source]:
+                    mask[rows + offset] = 1.0
         return mask
 
     def date_mask(self, question: str) -> np.ndarray | None:
@@ -158,7 +164,8 @@ class MetadataIndex:
             return None
         mask = np.zeros(self.n, dtype="float32")
         for date in dates:
-            mask[self.rows_by_date[date]] = 1.0
+            for offset, rows in self.rows_by_date[date]:
+                mask[rows + offset] = 1.0
         return mask
 
     def without_mentions(self, question: str) -> str:

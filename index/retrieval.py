@@ -138,18 +138,18 @@ class HybridRetriever(BaseRetriever):
         self.version = version
         self.embed_query = embed_query
         self.config = config
-        # Build what the scoring needs now (at load or re-index), not during the first question.
-        _ = self.metadata_index, self.doc_of_row, version.chunk_bm25, version.nodes
+        # Build what the scoring needs now (at load or re-index), not during the first question:
+        # per version that is a few passes over per-segment lists (segments keep their own).
+        _ = self.metadata_index, version.chunk_bm25
         if config.sentence_weight or config.clause_weight:
-            _ = self.sentence_index, self.sentence_index.bm25._norms
-        _ = version.chunk_bm25._norms
+            _ = self.sentence_index
 
     @property
     def metadata_index(self) -> MetadataIndex:
         return self.version.metadata_index
 
     @property
-    def doc_of_row(self) -> np.ndarray:
+    def doc_of_row(self):
         return self.version.doc_of_row
 
     @property

@@ -15,6 +15,7 @@ masks, the metadata of live articles) is built here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,31 +81,22 @@ class IndexVersion:
     # ---------------------------------------------------------------- content
 
     @functools.cached_property
-    def nodes(self) -> list[TextNode]:
-        """The live chunk nodes, row order (a list of references into the segments' nodes)."""
-        out: list[TextNode] = []
-        for segment, mask in zip(self.segments, self.dead):
-            if mask is None:
-                out.extend(segment.nodes)
-                continue
-            for entry in segment.articles.values():
-                if not mask[entry["row"]]:
-                    out.extend(segment.nodes[entry["row"] : entry["row"] + entry["chunks"]])
-        return out
+    def nodes(self) -> LiveNodes:
+        """The live chunk nodes, row order (a view: nothing is copied per version)."""
+        return LiveNodes(self)
 
     @functools.cached_property
-    def articles(self) -> dict[str, dict]:
-        """Live articles: doc id → {hash, title, source, published, chunks, row}."""
-        out: dict[str, dict] = {}
-        deleted = self.manifest.get("deleted") or {}
-        for segment in self.segments:
-            gone = deleted.get(segment.id)
-            if not gone:
-                out.update(segment.articles)
-            else:
-                gone = set(gone)
-                out.update((d, e) for d, e in segment.articles.items() if d not in gone)
-        return out
+    def articles(self) -> LiveArticles:
+        """Live articles: doc id → {hash, title, source, published, chunks, row, metadata}."""
+        return LiveArticles(self.segments, self.manifest.get("deleted") or {})
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(segment index, row in that segment) of live rows."""
+        physical = np.asarray(rows, dtype=np.int64)
+        if self.live_rows is not None:
+            physical = self.live_rows[physical]
+        segment = np.searchsorted(self.offsets, physical, side="right") - 1
+        return segment, physical - self.offsets[segment]
 
     def segment_of(self, doc_id: str) -> Segment | None:
         """The segment holding the live copy of an article."""
@@ -203,28 +195,89 @@ class IndexVersion:
 
     @functools.cached_property
     def metadata_index(self) -> MetadataIndex:
-        """Outlets and dates of the live chunks, by physical row (only live rows are listed)."""
-        by_source: dict[str, list[np.ndarray]] = {}
-        by_date: dict[str, list[np.ndarray]] = {}
+        """Outlets and dates of the live chunks (masks by physical row; only outlets and dates
+        with a live chunk are listed). Per segment, nothing is copied: a few rows per outlet."""
+        by_source: dict[str, list[tuple[int, np.ndarray]]] = {}
+        by_date: dict[str, list[tuple[int, np.ndarray]]] = {}
         for segment, offset, mask in zip(self.segments, self.offsets[:-1], self.dead):
             sources, dates = segment.metadata_rows
             for table, target in ((sources, by_source), (dates, by_date)):
                 for key, rows in table.items():
-                    if mask is not None:
-                        rows = rows[~mask[rows]]
-                    if len(rows):
-                        target.setdefault(key, []).append(rows + offset)
-        return MetadataIndex.from_rows(
-            {k: np.concatenate(v) for k, v in by_source.items()},
-            {k: np.concatenate(v) for k, v in by_date.items()},
-            self.n_physical,
-        )
+                    if mask is None or not mask[rows].all():
+                        target.setdefault(key, []).append((int(offset), rows))
+        return MetadataIndex.from_parts(by_source, by_date, self.n_physical)
 
     @functools.cached_property
-    def doc_of_row(self) -> np.ndarray:
-        """An article number for each live row (same number, same article)."""
-        parts, base = [], 0
-        for segment in self.segments:
-            parts.append(segment.doc_index + base)
-            base += len(segment.articles)
-        return self.gather(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    def doc_of_row(self) -> RowDocs:
+        """An article number for live rows (same number, same article): ``doc_of_row[rows]``."""
+        return RowDocs(self)
+
+
+class LiveNodes(Sequence):
+    """A version's live chunk nodes in row order, read from its segments."""
+
+    def __init__(self, version: IndexVersion):
+        self.version = version
+
+    def __len__(self) -> int:
+        return self.version.n_chunks
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("node row out of range")
+        version = self.version
+        if version.live_rows is None and len(version.segments) == 1:
+            return version.segments[0].nodes[index]
+        segment, row = version.locate(np.asarray([index]))
+        return self.version.segments[int(segment[0])].nodes[int(row[0])]
+
+    def __iter__(self) -> Iterator[TextNode]:
+        for segment, mask in zip(self.version.segments, self.version.dead):
+            if mask is None:
+                yield from segment.nodes
+            else:
+                yield from (node for node, dead in zip(segment.nodes, mask.tolist()) if not dead)
+
+
+class LiveArticles(Mapping):
+    """A version's live articles (doc id → entry), read from its segments' article tables."""
+
+    def __init__(self, segments: list[Segment], deleted: dict[str, list[str]]):
+        self._segments = segments
+        self._deleted = {k: set(v) for k, v in deleted.items()}
+
+    def __getitem__(self, doc_id: str) -> dict:
+        for segment in reversed(self._segments):
+            entry = segment.articles.get(doc_id)
+            if entry is not None and doc_id not in self._deleted.get(segment.id, ()):
+                return entry
+        raise KeyError(doc_id)
+
+    def __iter__(self) -> Iterator[str]:
+        for segment in self._segments:
+            gone = self._deleted.get(segment.id)
+            yield from (d for d in segment.articles if not gone or d not in gone)
+
+    def __len__(self) -> int:
+        return sum(len(s.articles) - len(self._deleted.get(s.id, ())) for s in self._segments)
+
+
+class RowDocs:
+    """``doc_of_row[rows]``: an article number per live row, from the segments' own numbering."""
+
+    def __init__(self, version: IndexVersion):
+        self.version = version
+        self.bases = np.cumsum([0] + [len(s.articles) for s in version.segments]).astype(np.int64)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        segment, row = self.version.locate(np.asarray(rows))
+        out = np.empty(len(segment), dtype=np.int64)
+        for s in np.unique(segment).tolist():
+            pick = segment == s
+            out[pick] = self.version.segments[s].doc_index[row[pick]] + self.bases[s]
+        return out

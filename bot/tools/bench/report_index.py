@@ -77,7 +77,8 @@ def add_section(results: dict) -> list[str]:
     for r in rows:
         a = r["add"]
         if "error" in a:
-            out.append(f"| ~{r['size']:,} | error: {a['error']} | | | | | | | | | |")
+            lines = a["error"].strip().splitlines()
+            out.append(f"| ~{r['size']:,} | error: {lines[-1] if lines else '?'} | | | | | | | | | |")
             continue
         files_read = sorted({s["files_read"] for s in a["scanned"]})
         out.append(

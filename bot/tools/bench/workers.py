@@ -99,10 +99,14 @@ def child_add(payload: dict) -> dict:
         seconds, report = timed(library.reindex)
         assert report.added == [name], report.summary()
         scanned.append({"s": seconds, "files_read": report.files_read, "segments": report.segments})
-    before = [[h.node.node_id for h in library.search(q, query_embedding=_unit(q))] for q in questions]
+    before = [
+        [h.node.node_id for h in library.retriever.search(q, query_embedding=_unit(q))] for q in questions
+    ]
     segments = len(library.version.segments)
     seconds, merged = timed(lambda: library.merge([s.id for s in library.version.segments]))
-    after = [[h.node.node_id for h in library.search(q, query_embedding=_unit(q))] for q in questions]
+    after = [
+        [h.node.node_id for h in library.retriever.search(q, query_embedding=_unit(q))] for q in questions
+    ]
     return {
         "chunks": library.version.n_chunks,
         "articles": len(library.version.articles),
