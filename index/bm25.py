@@ -216,7 +216,7 @@ class SegmentedBM25:
     to ``cache_entries`` entries): common words have the longest postings and come back in
     almost every question, and weighing them is most of a query's BM25 time."""
 
-    CACHE_ENTRIES = 2_000_000
+    CACHE_ENTRIES = 1_000_000  # ~8-12 MB
 
     def __init__(self, parts: Sequence[Part], cache_entries: int | None = None):
         self.parts = list(parts)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from index.files import fsync_dir, write_atomic
+from index.legacy import legacy_vectors
 from index.lock import LOCK_NAME, BuildLock, BuildStatus, read_status
 from index.segments import (
     FORMAT_VERSION,
@@ -220,11 +221,19 @@ class FileStorage:
                 raise IndexCorruptError(f"segment {entry['id']}: segment.json is damaged (checksum differs)")
             meta = json.loads(raw)
             layout, expected = meta.pop("arrays"), meta.pop("file")
-            # One read into one buffer, checked, then viewed as arrays (no copies).
+            # Two reads into two buffers (the arrays kept, then the chunks' strings, dropped once
+            # they are nodes), checked together, then viewed as arrays (no copies).
+            split = min(
+                (spec["offset"] for name, spec in layout.items() if name in NODE_ARRAYS), default=None
+            )
             with open(path / "arrays.bin", "rb") as f:
-                buffer = bytearray(os.fstat(f.fileno()).st_size)
-                read = f.readinto(buffer)
-            if read != expected["size"] or hashlib.sha256(buffer).hexdigest() != expected["sha256"]:
+                size = os.fstat(f.fileno()).st_size
+                split = size if split is None else split
+                kept, strings = bytearray(split), bytearray(size - split)
+                read = f.readinto(kept) + f.readinto(strings)
+            digest = hashlib.sha256(kept)
+            digest.update(strings)
+            if read != expected["size"] or digest.hexdigest() != expected["sha256"]:
                 raise IndexCorruptError(
                     f"segment {entry['id']}: arrays.bin is damaged (size or checksum differs)"
                 )
@@ -232,15 +241,20 @@ class FileStorage:
             raise IndexCorruptError(f"segment {entry.get('id')} unreadable ({exc})") from exc
         arrays = {}
         for name, spec in layout.items():
+            if (name in NODE_ARRAYS) != (spec["offset"] >= split):
+                raise IndexCorruptError(f"segment {entry['id']}: arrays.bin is not in the expected order")
+            buffer, offset = (
+                (strings, spec["offset"] - split) if name in NODE_ARRAYS else (kept, spec["offset"])
+            )
             dtype = np.dtype(spec["dtype"])
             count = int(np.prod(spec["shape"], dtype=np.int64))
-            array = np.frombuffer(buffer, dtype=dtype, count=count, offset=spec["offset"])
-            array = array.reshape(spec["shape"])
+            array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(spec["shape"])
             array.flags.writeable = False
             arrays[name] = array
         nodes = nodes_from_arrays(arrays, meta["articles"])
         for name in NODE_ARRAYS:
-            del arrays[name]  # the nodes hold the strings now
+            del arrays[name]  # the nodes hold the strings now (and their buffer goes)
+        del strings
         segment = Segment(entry["id"], meta, nodes, arrays)
         segment.file_signature = _signature(path)
         _loaded[str(path)] = segment
@@ -254,8 +268,10 @@ class FileStorage:
         staging.mkdir(parents=True)
         arrays = segment.arrays | node_arrays(segment.nodes)
         layout = {}
+        # The chunks' strings last: a reader drops them once they are nodes (see load_segment).
+        order = sorted(arrays, key=lambda name: (name in NODE_ARRAYS, name))
         with open(staging / "arrays.bin", "wb") as f:
-            for name in sorted(arrays):
+            for name in order:
                 array = np.ascontiguousarray(arrays[name])
                 padding = -f.tell() % _ALIGN
                 f.write(b"\0" * padding)
@@ -291,6 +307,10 @@ class FileStorage:
     def discard_segment(self, segment: Segment) -> None:
         for prefix in (".build", ".merge"):
             shutil.rmtree(self.root / f"{prefix}-{segment.id}", ignore_errors=True)
+
+    def legacy_vectors(self):
+        """Embeddings of a live version written before segments (index/legacy.py), or None."""
+        return legacy_vectors(self.root, self.current_name())
 
     # ---------------------------------------------------------------- the no-op check
 

@@ -358,10 +358,11 @@ class IndexStore:
         arrays = derived_arrays(nodes)
         vectors = np.zeros((len(nodes), DIM), dtype=np.float32)
         pending = np.ones(len(nodes), dtype=bool)
-        if reusable is not None and nodes:
+        source = reusable if reusable is not None else self.storage.legacy_vectors()
+        if source is not None and nodes:
             # Chunks whose embedded text (title, source, date and chunk text) is identical to an
             # indexed chunk's keep its vector.
-            found, old_vectors = reusable.find_vectors(arrays["embed_keys"])
+            found, old_vectors = source.find_vectors(arrays["embed_keys"])
             vectors[found] = old_vectors[found]
             pending &= ~found
             report.reused_chunks += int(found.sum())

@@ -286,3 +286,57 @@ def loaded_chunking(version):
     from index.chunking import ChunkingConfig
 
     return ChunkingConfig(**version.manifest["chunking"])
+
+
+def write_format_1_version(data, corpus, embed):
+    """A data dir as the program wrote it before segments: one directory per version with a faiss
+    file and LlamaIndex's BM25 persist directory (index format 1)."""
+    import hashlib
+    import json
+
+    import faiss
+    from llama_index.retrievers.bm25 import BM25Retriever
+    from llama_index.vector_stores.faiss import FaissVectorStore
+
+    from index.articles import load_corpus
+    from index.chunking import ChunkingConfig, chunk_article
+    from index.segments import MODEL_ID, embed_text
+
+    nodes = [n for a in load_corpus(corpus).articles for n in chunk_article(a, ChunkingConfig())]
+    vectors = np.asarray(embed.get_text_embedding_batch([embed_text(n) for n in nodes]), dtype="float32")
+    path = data / "index" / "v-000001-20250101T000000-0a1b2c3d"
+    path.mkdir(parents=True)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    FaissVectorStore(faiss_index=flat).persist(persist_path=str(path / "vectors.faiss"))
+    BM25Retriever(nodes=nodes, similarity_top_k=2).persist(str(path / "bm25"), show_progress=False)
+    files = {
+        p.relative_to(path).as_posix(): {
+            "size": p.stat().st_size,
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        }
+        for p in path.rglob("*")
+        if p.is_file()
+    }
+    manifest = {"format": 1, "model": MODEL_ID, "chunking": {"max_tokens": 200, "overlap_tokens": 40}}
+    (path / "manifest.json").write_text(
+        json.dumps(manifest | {"files": files, "n_chunks": len(nodes)}), "utf-8"
+    )
+    (data / "index" / "CURRENT").write_text(path.name + "\n", "utf-8")
+    return len(nodes)
+
+
+def test_a_data_dir_from_before_segments_is_rebuilt_with_its_embeddings_reused(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    chunks = write_format_1_version(tmp_path / "data", corpus, HashEmbed())
+
+    class Refuse(HashEmbed):
+        def get_text_embedding_batch(self, texts, **_):
+            raise AssertionError(f"embedded again: {texts[:1]}")
+
+    library = Library(LibraryConfig(data_dir=tmp_path / "data", corpus_dir=corpus), embed_model=Refuse())
+    report = library.reindex()
+    assert report.published and report.rebuilt_from_scratch and "did not load" in report.recovered
+    assert report.embedded_chunks == 0 and report.reused_chunks == report.chunks == chunks
+    assert answers(make(tmp_path / "data", corpus)) == rebuilt(tmp_path, corpus)
