@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 import weakref
@@ -202,6 +203,22 @@ class FileStorage:
 
     def publish(self, name: str) -> None:
         write_atomic(self.pointer, name + "\n")
+
+    def wait_for_change(
+        self, current: str | None, timeout: float, stop: threading.Event | None = None
+    ) -> bool:
+        """Whether the live version stopped being ``current`` within ``timeout`` seconds (files
+        cannot notify: the small pointer file is read every half second)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            name = self.current_name()
+            if name is not None and name != current:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.wait(min(0.5, left))):
+                return False
+            if stop is None:
+                time.sleep(min(0.5, left))
 
     # ---------------------------------------------------------------- segments
 

@@ -55,6 +55,8 @@ class Library:
         self._retriever: HybridRetriever | None = None
         self._reindex_lock = threading.Lock()
         self._merge_thread: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
         self.last_report: ReindexReport | None = self.store.last_report()
 
     @cached_property
@@ -178,6 +180,14 @@ class Library:
         self._switch_to(merged)
         return True
 
+    def merge_all(self) -> int:
+        """Merge every segment of the live version into one (nothing deleted left); returns how
+        many segments were merged (0: there was one segment with nothing deleted)."""
+        version = self.retriever.version
+        if len(version.segments) == 1 and version.live_rows is None:
+            return 0
+        return len(version.segments) if self.merge([s.id for s in version.segments]) else 0
+
     def merge_in_background(self) -> threading.Thread | None:
         """Start merging on a thread if the merge policy asks for it (one merge at a time)."""
         version = self.version
@@ -239,3 +249,33 @@ class Library:
             return True
         finally:
             self._reindex_lock.release()
+
+    def watch(self, poll: float = 2.0) -> None:
+        """Follow the live version from now on: when any process publishes a new one, switch to
+        it within about ``poll`` seconds (sooner where the storage notifies). For long-running
+        processes (the bot, ``ask -``); ``stop_watching`` ends it."""
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        stop = self._stop_watching = threading.Event()
+
+        def run():
+            while not stop.is_set():
+                current = self.version
+                try:
+                    changed = self.store.storage.wait_for_change(
+                        current.name if current else None, poll, stop
+                    )
+                    if changed and not stop.is_set():
+                        self.refresh()
+                except Exception:  # a storage hiccup: try again at the next poll
+                    log.exception("checking for a newer index version failed")
+                    stop.wait(poll)
+
+        self._watcher = threading.Thread(target=run, name="index-watch", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self, timeout: float = 5.0) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+            self._watcher = None

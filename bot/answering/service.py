@@ -36,6 +36,7 @@ class AnswerService:
 
     async def warm(self) -> None:
         await self._run(self._executor, self.library.warm)
+        self.library.watch()  # serve what any process publishes (the CLI, another shard)
 
     async def ask(self, question: str, history: list[str] | None = None) -> Answer:
         """Raises QuestionError for a question that cannot be asked as given."""
@@ -64,11 +65,14 @@ class AnswerService:
         async for item in astream(question, history, executor=self._executor):
             yield item
 
-    async def reindex(self, progress: Progress | None = None) -> ReindexReport:
+    async def reindex(self, progress: Progress | None = None, only: list[str] | None = None) -> ReindexReport:
         """Raises index.lock.IndexBusyError when one is already running. ``progress`` is
-        called from the re-index thread: hop back to the loop with call_soon_threadsafe."""
-        return await self._run(self._reindex_executor, self.library.reindex, progress)
+        called from the re-index thread: hop back to the loop with call_soon_threadsafe.
+        ``only``: just these corpus files (new, changed or deleted), for a caller that knows
+        what it wrote (an upload, a feed): it then costs what they cost, not a corpus scan."""
+        return await self._run(self._reindex_executor, self.library.reindex, progress, only=only)
 
     def close(self) -> None:
+        self.library.stop_watching()
         self._executor.shutdown(wait=True, cancel_futures=False)
         self._reindex_executor.shutdown(wait=False, cancel_futures=True)

@@ -340,3 +340,24 @@ def test_a_data_dir_from_before_segments_is_rebuilt_with_its_embeddings_reused(t
     assert report.published and report.rebuilt_from_scratch and "did not load" in report.recovered
     assert report.embedded_chunks == 0 and report.reused_chunks == report.chunks == chunks
     assert answers(make(tmp_path / "data", corpus)) == rebuilt(tmp_path, corpus)
+
+
+def test_a_watching_library_switches_to_what_another_process_publishes(tmp_path):
+    import time
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    serving = make(tmp_path / "data", corpus)
+    serving.reindex()
+    serving.watch(poll=0.2)
+    try:
+        write_extra(corpus, ["reuters/odesa.txt"])
+        published = make(tmp_path / "data", corpus).reindex()  # "another process"
+        deadline = time.monotonic() + 30
+        while serving.version.name != published.version and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving.version.name == published.version
+        assert serving.search("grain ships Odesa insurers")[0].node.metadata["doc"] == "reuters/odesa.txt"
+    finally:
+        serving.stop_watching()
+    assert serving._watcher is None
