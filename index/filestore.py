@@ -39,20 +39,11 @@ import uuid
 import weakref
 from pathlib import Path
 
-import numpy as np
-
 from index.files import fsync_dir, write_atomic
 from index.legacy import legacy_vectors
 from index.lock import LOCK_NAME, BuildLock, BuildStatus, read_status
-from index.segments import (
-    FORMAT_VERSION,
-    NODE_ARRAYS,
-    IndexCorruptError,
-    Segment,
-    node_arrays,
-    nodes_from_arrays,
-    valid_segment_id,
-)
+from index.segment_io import read_segment, segment_bytes
+from index.segments import FORMAT_VERSION, IndexCorruptError, Segment, valid_segment_id
 from index.versions import IndexVersion
 
 log = logging.getLogger(__name__)
@@ -61,7 +52,6 @@ SEGMENTS_DIR = "segments"
 MERGE_LOCK_NAME = ".merge-lock"
 LAST_REPORT_NAME = "last-reindex.json"
 SEGMENT_FILES = ("segment.json", "arrays.bin")
-_ALIGN = 64
 # v-<seq>-<time>-<id> (and the older v-<time>-<id>): never a path separator or "..".
 _VERSION_NAME = re.compile(r"^v-[0-9A-Za-z]+(?:-[0-9A-Za-z]+){1,3}$")
 
@@ -236,44 +226,11 @@ class FileStorage:
             raw = (path / "segment.json").read_bytes()
             if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
                 raise IndexCorruptError(f"segment {entry['id']}: segment.json is damaged (checksum differs)")
-            meta = json.loads(raw)
-            layout, expected = meta.pop("arrays"), meta.pop("file")
-            # Two reads into two buffers (the arrays kept, then the chunks' strings, dropped once
-            # they are nodes), checked together, then viewed as arrays (no copies).
-            split = min(
-                (spec["offset"] for name, spec in layout.items() if name in NODE_ARRAYS), default=None
-            )
             with open(path / "arrays.bin", "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                split = size if split is None else split
-                kept, strings = bytearray(split), bytearray(size - split)
-                read = f.readinto(kept) + f.readinto(strings)
-            digest = hashlib.sha256(kept)
-            digest.update(strings)
-            if read != expected["size"] or digest.hexdigest() != expected["sha256"]:
-                raise IndexCorruptError(
-                    f"segment {entry['id']}: arrays.bin is damaged (size or checksum differs)"
-                )
+                segment = read_segment(entry["id"], json.loads(raw), f.readinto)
+            segment.file_signature = _signature(path)
         except OSError as exc:
             raise IndexCorruptError(f"segment {entry.get('id')} unreadable ({exc})") from exc
-        arrays = {}
-        for name, spec in layout.items():
-            if (name in NODE_ARRAYS) != (spec["offset"] >= split):
-                raise IndexCorruptError(f"segment {entry['id']}: arrays.bin is not in the expected order")
-            buffer, offset = (
-                (strings, spec["offset"] - split) if name in NODE_ARRAYS else (kept, spec["offset"])
-            )
-            dtype = np.dtype(spec["dtype"])
-            count = int(np.prod(spec["shape"], dtype=np.int64))
-            array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(spec["shape"])
-            array.flags.writeable = False
-            arrays[name] = array
-        nodes = nodes_from_arrays(arrays, meta["articles"])
-        for name in NODE_ARRAYS:
-            del arrays[name]  # the nodes hold the strings now (and their buffer goes)
-        del strings
-        segment = Segment(entry["id"], meta, nodes, arrays)
-        segment.file_signature = _signature(path)
         _loaded[str(path)] = segment
         return segment
 
@@ -283,20 +240,12 @@ class FileStorage:
         moves it into place."""
         staging = self.root / f"{'.merge' if merging else '.build'}-{segment.id}"
         staging.mkdir(parents=True)
-        arrays = segment.arrays | node_arrays(segment.nodes)
-        layout = {}
-        # The chunks' strings last: a reader drops them once they are nodes (see load_segment).
-        order = sorted(arrays, key=lambda name: (name in NODE_ARRAYS, name))
+        layout, pieces = segment_bytes(segment)
         with open(staging / "arrays.bin", "wb") as f:
-            for name in order:
-                array = np.ascontiguousarray(arrays[name])
-                padding = -f.tell() % _ALIGN
-                f.write(b"\0" * padding)
-                layout[name] = {"offset": f.tell(), "dtype": array.dtype.str, "shape": list(array.shape)}
-                f.write(array.data)
+            for piece in pieces:
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
-        del arrays
         file = {
             "size": (staging / "arrays.bin").stat().st_size,
             "sha256": file_digest(staging / "arrays.bin"),
