@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     # --- corpus, index and retrieval
     corpus_dir: Path = Path("seeds")
     data_dir: Path = Path("data")
+    # postgresql://user:password@host:port/dbname: the index and the bot's state in PostgreSQL
+    # (with pgvector), shared by every process using the same URL; unset: files in data_dir.
+    database_url: SecretStr | None = None
     max_article_bytes: int = Field(DEFAULT_MAX_ARTICLE_BYTES, gt=0)
     chunk_tokens: int = Field(200, ge=32, le=240)
     chunk_overlap_tokens: int = Field(40, ge=0, le=120)
@@ -84,6 +87,17 @@ class Settings(BaseSettings):
             return [int(part) for part in value.replace(" ", "").split(",") if part]
         return value
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value):
+        if value is not None and value.get_secret_value().strip():
+            scheme = value.get_secret_value().strip().split("://", 1)[0]
+            if scheme not in ("postgresql", "postgres"):
+                raise ValueError(
+                    f"DATABASE_URL must be a postgresql://user:password@host:port/dbname URL, not {scheme}://…"
+                )
+        return value
+
     @model_validator(mode="after")
     def _llm_backend_usable(self):
         """A generating backend must be usable as configured: say what is missing at start-up."""
@@ -116,9 +130,16 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
 
+    @property
+    def database(self) -> str | None:
+        """The PostgreSQL URL, or None for the embedded store (files and SQLite in data_dir)."""
+        url = self.database_url.get_secret_value().strip() if self.database_url else ""
+        return url or None
+
     def library_config(self) -> LibraryConfig:
         return LibraryConfig(
             data_dir=self.data_dir,
+            database_url=self.database,
             corpus_dir=self.corpus_dir,
             chunking=ChunkingConfig(self.chunk_tokens, self.chunk_overlap_tokens),
             retrieval=RetrievalConfig(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
+from index.filestore import FileStorage
 from index.lock import BuildStatus, IndexBusyError, Progress
 from index.merge import MergePolicy, merge, plan_merge
 from index.retrieval import Hit, HybridRetriever, RetrievalConfig
@@ -36,6 +37,18 @@ class LibraryConfig:
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     merge_policy: MergePolicy = field(default_factory=MergePolicy)
     background_merge: bool = True  # merge after a re-index on a thread (False: call merge())
+    database_url: str | None = None  # PostgreSQL (index/pgstore.py) instead of files in data_dir
+
+
+def open_storage(config: LibraryConfig):
+    """Where the index lives: the one place that chooses. Files under ``data_dir/index`` by
+    default; PostgreSQL when ``database_url`` is set (raises index.pg.DatabaseUnavailable with
+    one clear reason when it cannot be used)."""
+    if config.database_url:
+        from index.pgstore import PgStorage  # psycopg is only needed with a database
+
+        return PgStorage(config.database_url)
+    return FileStorage(Path(config.data_dir) / "index")
 
 
 class Library:
@@ -48,7 +61,7 @@ class Library:
             config.corpus_dir,
             config.chunking,
             config.max_article_bytes,
-            storage=storage,
+            storage=storage if storage is not None else open_storage(config),
             merge_policy=config.merge_policy,
         )
         self._embed_model = embed_model

@@ -73,6 +73,7 @@ class StatCache:
     def save(self) -> None:
         if self.dirty and self.path is not None:
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(self.path, json.dumps({"corpus": self.corpus, "files": self.entries}))
                 self.dirty = False
             except OSError as exc:

@@ -288,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_database(settings) -> None:
+    """Connect to DATABASE_URL, check pgvector and apply the schema migrations (raises
+    index.pg.DatabaseUnavailable with the reason)."""
+    from index.library import open_storage
+
+    open_storage(settings.library_config())
+
+
 def main(argv: list[str] | None = None) -> int:
     from bot.settings import Settings
 
@@ -304,8 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     configure_logging(settings.log_level if args.command == "run" else "WARNING")
     started = time.perf_counter()
+    from index.pg import DatabaseUnavailable
+
     try:
+        if settings.database:
+            check_database(settings)  # one clear error now, not a stack trace later
         return args.func(args, settings)
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

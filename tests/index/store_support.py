@@ -97,6 +97,8 @@ def version_dirs(data_dir: Path) -> list[str]:
 
 def leftovers(data_dir: Path) -> list[str]:
     root = data_dir / "index"
+    if not root.is_dir():
+        return []  # nothing of the index on disk (PostgreSQL)
     return sorted(p.name for p in root.iterdir() if p.name.startswith(".build-") or p.name.endswith(".tmp"))
 
 
@@ -130,3 +132,18 @@ def _wrong_format(path: Path):
     manifest = json.loads((path / "manifest.json").read_text("utf-8"))
     manifest["format"] = 999
     (path / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def unreferenced_segments(database_url: str | None) -> list[str]:
+    """PostgreSQL segments no version lists or not committed (what a crash leaves until the next
+    re-index cleans up); [] for the files store (``leftovers`` covers it)."""
+    if not database_url:
+        return []
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id FROM index_segments s WHERE NOT committed OR NOT EXISTS (SELECT 1 FROM index_versions v,"
+            " jsonb_array_elements(v.manifest -> 'segments') e WHERE e ->> 'id' = s.id)"
+        ).fetchall()
+    return [r[0] for r in rows]

@@ -1,7 +1,10 @@
 """Incremental re-indexing by segments: answers identical to a full rebuild's after additions,
 changes, removals and renames, and again after merges; an addition writes one new segment and
 leaves the others untouched (and loaded); unchanged files are not read; ``only`` re-indexes named
-files; merges carry deletions published meanwhile; the merge policy.
+files; merges carry deletions published meanwhile; the merge policy; a watching library follows
+what another process publishes. Tests taking ``store_url`` run against both stores (files and
+PostgreSQL); the reference full rebuild is always the files store's, so they also show that both
+stores answer alike.
 
 A deterministic stand-in embedder (same text, same vector, whatever the batch) makes "identical"
 mean bit for bit: the real model's vectors differ in the last bits with the batch they are in.
@@ -70,8 +73,19 @@ def backdate(corpus, seconds: int = 3600):
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 10**9))
 
 
-def make(data, corpus, **config) -> Library:
-    return Library(LibraryConfig(data_dir=data, corpus_dir=corpus, **config), embed_model=HashEmbed())
+def make(data, corpus, url=None, **config) -> Library:
+    return Library(
+        LibraryConfig(data_dir=data, corpus_dir=corpus, database_url=url, **config), embed_model=HashEmbed()
+    )
+
+
+def forget_loaded_segments():
+    """As a fresh process: segments already loaded here are not reused (both stores' caches)."""
+    import index.filestore
+    import index.pgstore
+
+    index.filestore._loaded.clear()
+    index.pgstore._loaded.clear()
 
 
 def answers(library: Library) -> list[list[tuple]]:
@@ -89,10 +103,10 @@ def rebuilt(tmp_path, corpus) -> list[list[tuple]]:
     return answers(library)
 
 
-def test_incremental_versions_and_merges_answer_exactly_like_a_full_rebuild(tmp_path):
+def test_incremental_versions_and_merges_answer_exactly_like_a_full_rebuild(tmp_path, store_url):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
-    library = make(tmp_path / "data", corpus, background_merge=False)
+    library = make(tmp_path / "data", corpus, store_url, background_merge=False)
     library.reindex()
     assert answers(library) == rebuilt(tmp_path, corpus)
 
@@ -120,19 +134,21 @@ def test_incremental_versions_and_merges_answer_exactly_like_a_full_rebuild(tmp_
     assert len(library.version.segments) == 1 and library.version.live_rows is None
     assert answers(library) == rebuilt(tmp_path, corpus)
 
-    # A fresh process loading the merged version from disk answers the same.
-    assert answers(make(tmp_path / "data", corpus)) == rebuilt(tmp_path, corpus)
+    # A fresh process loading the merged version from its store answers the same.
+    forget_loaded_segments()
+    assert answers(make(tmp_path / "data", corpus, store_url)) == rebuilt(tmp_path, corpus)
 
 
-def test_an_addition_writes_one_segment_and_keeps_the_others_loaded_and_untouched(tmp_path):
+def test_an_addition_writes_one_segment_and_keeps_the_others_loaded_and_untouched(tmp_path, store_url):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
     backdate(corpus)
-    library = make(tmp_path / "data", corpus)
+    library = make(tmp_path / "data", corpus, store_url)
     library.reindex()
     before = library.version
-    segments_dir = tmp_path / "data" / "index" / "segments"
+    segments_dir = tmp_path / "data" / "index" / "segments"  # (empty with PostgreSQL)
     files = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in segments_dir.rglob("*") if p.is_file()}
+    assert bool(files) == (store_url is None)
 
     write_extra(corpus, ["reuters/odesa.txt"])
     report = library.reindex()
@@ -164,10 +180,10 @@ def test_unchanged_files_are_not_read_and_a_touched_one_is_read_but_unchanged(tm
     assert library.version.name == version.name
 
 
-def test_only_reindexes_the_named_files(tmp_path):
+def test_only_reindexes_the_named_files(tmp_path, store_url):
     corpus = tmp_path / "corpus"
     names = write_corpus(corpus)
-    library = make(tmp_path / "data", corpus)
+    library = make(tmp_path / "data", corpus, store_url)
     library.reindex()
     backdate(corpus)
     library.reindex()
@@ -186,10 +202,10 @@ def test_only_reindexes_the_named_files(tmp_path):
     assert report.added == ["kyiv/truce.md"] and not report.removed
 
 
-def test_a_merge_carries_over_deletions_published_while_it_ran(tmp_path):
+def test_a_merge_carries_over_deletions_published_while_it_ran(tmp_path, store_url):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
-    library = make(tmp_path / "data", corpus, background_merge=False)
+    library = make(tmp_path / "data", corpus, store_url, background_merge=False)
     library.reindex()
     write_extra(corpus, ["reuters/odesa.txt", "kyiv/truce.md"])
     library.reindex()
@@ -207,11 +223,11 @@ def test_a_merge_carries_over_deletions_published_while_it_ran(tmp_path):
     assert answers(library) == rebuilt(tmp_path, corpus)
 
 
-def test_the_merge_policy_merges_a_full_tier_and_rewrites_mostly_deleted_segments(tmp_path):
+def test_the_merge_policy_merges_a_full_tier_and_rewrites_mostly_deleted_segments(tmp_path, store_url):
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
     policy = MergePolicy(factor=3, floor_chunks=1000, max_deleted_share=0.5)
-    library = make(tmp_path / "data", corpus, merge_policy=policy)
+    library = make(tmp_path / "data", corpus, store_url, merge_policy=policy)
     library.reindex()
     for name in ["reuters/odesa.txt", "kyiv/truce.md"]:
         write_extra(corpus, [name])
@@ -269,15 +285,16 @@ def test_vectors_and_article_vectors_read_the_live_rows(tmp_path, segments):
         assert np.array_equal(vectors, version.vectors[rows])
 
 
-def test_chunks_read_back_from_disk_equal_the_chunks_the_chunker_made(tmp_path):
+def test_chunks_read_back_from_the_store_equal_the_chunks_the_chunker_made(tmp_path, store_url):
     from index.articles import load_corpus
     from index.chunking import chunk_article
 
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
     write_extra(corpus)
-    make(tmp_path / "data", corpus).reindex()
-    loaded = make(tmp_path / "data", corpus).store.load_current()  # a fresh process's copy
+    make(tmp_path / "data", corpus, store_url).reindex()
+    forget_loaded_segments()
+    loaded = make(tmp_path / "data", corpus, store_url).store.load_current()  # a fresh process's copy
     made = [n for a in load_corpus(corpus).articles for n in chunk_article(a, loaded_chunking(loaded))]
     assert sorted(n.model_dump_json() for n in loaded.nodes) == sorted(n.model_dump_json() for n in made)
 
@@ -342,17 +359,17 @@ def test_a_data_dir_from_before_segments_is_rebuilt_with_its_embeddings_reused(t
     assert answers(make(tmp_path / "data", corpus)) == rebuilt(tmp_path, corpus)
 
 
-def test_a_watching_library_switches_to_what_another_process_publishes(tmp_path):
+def test_a_watching_library_switches_to_what_another_process_publishes(tmp_path, store_url):
     import time
 
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
-    serving = make(tmp_path / "data", corpus)
+    serving = make(tmp_path / "data", corpus, store_url)
     serving.reindex()
     serving.watch(poll=0.2)
     try:
         write_extra(corpus, ["reuters/odesa.txt"])
-        published = make(tmp_path / "data", corpus).reindex()  # "another process"
+        published = make(tmp_path / "data", corpus, store_url).reindex()  # "another process"
         deadline = time.monotonic() + 30
         while serving.version.name != published.version and time.monotonic() < deadline:
             time.sleep(0.05)
