@@ -185,6 +185,19 @@ def pg_section(results: dict) -> list[str]:
                 f"{s['cold']['index_load_s']:.1f} | {s['peak_rss'] / 2**30:.2f} GB |"
             )
         out.append("")
+    hnsw = pg.get("hnsw")
+    if hnsw and "exact_ms" in hnsw:
+        cells = ", ".join(
+            f"ef_search {ef}: recall {hnsw[f'ef{ef}']['recall']:.3f} in {hnsw[f'ef{ef}']['ms']:.1f} ms"
+            for ef in (40, 100, 200)
+        )
+        out += [
+            f"pgvector's HNSW index over the same chunks, top {hnsw['k']} of a chunk's vector plus noise, against an "
+            f"exact scan ({hnsw['exact_ms']:.1f} ms): {cells}. Fusion needs every chunk's dense score and answers must "
+            "equal the embedded store's, so serving scans the segments' vectors exactly in memory; the HNSW index "
+            "is there for SQL queries over the chunks (docs/SCALING.md).",
+            "",
+        ]
     if add and "named_s" in add:
         out += [
             f"Cost per added article on PostgreSQL ({add['chunks']:,} chunks, one process adding as the bot does, "

@@ -162,6 +162,7 @@ def bench_postgres(plan: Plan, settings, work: Path, results: dict) -> dict:
         # The embedded store again, right after, so both rows see the same machine load.
         out["files_serve"] = spawn("serve", serve | {"database_url": None, "data": str(files_data)})
         out["build"] = build
+        out["hnsw"] = hnsw_recall(url)
         log("postgres: adding articles")
         try:
             out["add"] = spawn(
@@ -179,6 +180,47 @@ def bench_postgres(plan: Plan, settings, work: Path, results: dict) -> dict:
             )
         except Exception as exc:  # recorded; the rest of the phase stands
             out["add"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+def hnsw_recall(url: str, queries: int = 30, k: int = 50) -> dict:
+    """pgvector's HNSW index (``index_chunks.embedding``) against an exact scan, on the chunks the
+    database holds: the share of the exact top k it returns, and query times (ms, p50)."""
+    import numpy as np
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from bot.measure import percentile
+
+    out: dict = {"k": k}
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        rng = np.random.default_rng(0)
+        sample = [
+            np.asarray(r[0].to_numpy(), dtype=np.float64)
+            for r in conn.execute("SELECT embedding FROM index_chunks ORDER BY random() LIMIT %s", (queries,))
+        ]
+        # Near a chunk, as a question is: the chunk's vector plus noise.
+        probes = [
+            v / np.linalg.norm(v) for v in (np.asarray(s) + rng.normal(0, 0.02, len(s)) for s in sample)
+        ]
+        sql = "SELECT segment_id, row FROM index_chunks ORDER BY embedding <#> %s LIMIT %s"
+        for ef in (40, 100, 200):
+            recalls, times, exact_times = [], [], []
+            for q in probes:
+                conn.execute("SET enable_indexscan = off")
+                t0 = time.perf_counter()
+                exact = set(conn.execute(sql, (q, k), prepare=False).fetchall())
+                exact_times.append((time.perf_counter() - t0) * 1000)
+                conn.execute("SET enable_indexscan = on")
+                conn.execute(f"SET hnsw.ef_search = {ef}")
+                t0 = time.perf_counter()
+                approximate = set(conn.execute(sql, (q, k), prepare=False).fetchall())
+                times.append((time.perf_counter() - t0) * 1000)
+                recalls.append(len(exact & approximate) / k)
+            out[f"ef{ef}"] = {"recall": float(np.mean(recalls)), "ms": percentile(times, 50)}
+            out["exact_ms"] = percentile(exact_times, 50)
+        conn.rollback()
     return out
 
 
