@@ -8,7 +8,6 @@ same, and the library switches to it when it is published.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -109,11 +108,6 @@ class Library:
     def _serve(self, version: IndexVersion) -> HybridRetriever:
         """Answer from ``version`` from now on (questions already running keep theirs)."""
         retriever = self._retriever = HybridRetriever(version, self.embed_query, self.config.retrieval)
-        # A loaded index is millions of long-lived objects (nodes, dicts, strings): moved out of
-        # the cyclic garbage collector's reach, they are no longer traversed by every full
-        # collection (hundreds of ms at 100k chunks, in whichever thread allocates then). Freed
-        # versions are still freed: by reference counting.
-        gc.freeze()
         return retriever
 
     def _load_or_build(self) -> IndexVersion:

@@ -83,7 +83,7 @@ class IndexVersion:
     @functools.cached_property
     def nodes(self) -> LiveNodes:
         """The live chunk nodes, row order (a view: nothing is copied per version)."""
-        return LiveNodes(self)
+        return LiveNodes(self.segments, self.dead, self.offsets, self.live_rows, self.n_chunks)
 
     @functools.cached_property
     def articles(self) -> LiveArticles:
@@ -92,11 +92,7 @@ class IndexVersion:
 
     def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(segment index, row in that segment) of live rows."""
-        physical = np.asarray(rows, dtype=np.int64)
-        if self.live_rows is not None:
-            physical = self.live_rows[physical]
-        segment = np.searchsorted(self.offsets, physical, side="right") - 1
-        return segment, physical - self.offsets[segment]
+        return _locate(self.offsets, self.live_rows, rows)
 
     def segment_of(self, doc_id: str) -> Segment | None:
         """The segment holding the live copy of an article."""
@@ -210,17 +206,30 @@ class IndexVersion:
     @functools.cached_property
     def doc_of_row(self) -> RowDocs:
         """An article number for live rows (same number, same article): ``doc_of_row[rows]``."""
-        return RowDocs(self)
+        return RowDocs(self.segments, self.offsets, self.live_rows)
+
+
+# The views below hold what they read, not the version: a version must not be in a reference
+# cycle, so that dropping it frees its segments at once (no wait for the cyclic collector).
+
+
+def _locate(offsets: np.ndarray, live_rows: np.ndarray | None, rows) -> tuple[np.ndarray, np.ndarray]:
+    physical = np.asarray(rows, dtype=np.int64)
+    if live_rows is not None:
+        physical = live_rows[physical]
+    segment = np.searchsorted(offsets, physical, side="right") - 1
+    return segment, physical - offsets[segment]
 
 
 class LiveNodes(Sequence):
     """A version's live chunk nodes in row order, read from its segments."""
 
-    def __init__(self, version: IndexVersion):
-        self.version = version
+    def __init__(self, segments, dead, offsets, live_rows, n_chunks: int):
+        self.segments, self.dead, self.offsets, self.live_rows = segments, dead, offsets, live_rows
+        self.n = n_chunks
 
     def __len__(self) -> int:
-        return self.version.n_chunks
+        return self.n
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -230,14 +239,13 @@ class LiveNodes(Sequence):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("node row out of range")
-        version = self.version
-        if version.live_rows is None and len(version.segments) == 1:
-            return version.segments[0].nodes[index]
-        segment, row = version.locate(np.asarray([index]))
-        return self.version.segments[int(segment[0])].nodes[int(row[0])]
+        if self.live_rows is None and len(self.segments) == 1:
+            return self.segments[0].nodes[index]
+        segment, row = _locate(self.offsets, self.live_rows, [index])
+        return self.segments[int(segment[0])].nodes[int(row[0])]
 
     def __iter__(self) -> Iterator[TextNode]:
-        for segment, mask in zip(self.version.segments, self.version.dead):
+        for segment, mask in zip(self.segments, self.dead):
             if mask is None:
                 yield from segment.nodes
             else:
@@ -270,14 +278,14 @@ class LiveArticles(Mapping):
 class RowDocs:
     """``doc_of_row[rows]``: an article number per live row, from the segments' own numbering."""
 
-    def __init__(self, version: IndexVersion):
-        self.version = version
-        self.bases = np.cumsum([0] + [len(s.articles) for s in version.segments]).astype(np.int64)
+    def __init__(self, segments, offsets, live_rows):
+        self.segments, self.offsets, self.live_rows = segments, offsets, live_rows
+        self.bases = np.cumsum([0] + [len(s.articles) for s in segments]).astype(np.int64)
 
     def __getitem__(self, rows) -> np.ndarray:
-        segment, row = self.version.locate(np.asarray(rows))
+        segment, row = _locate(self.offsets, self.live_rows, rows)
         out = np.empty(len(segment), dtype=np.int64)
         for s in np.unique(segment).tolist():
             pick = segment == s
-            out[pick] = self.version.segments[s].doc_index[row[pick]] + self.bases[s]
+            out[pick] = self.segments[s].doc_index[row[pick]] + self.bases[s]
         return out

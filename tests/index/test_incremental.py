@@ -378,3 +378,26 @@ def test_a_watching_library_switches_to_what_another_process_publishes(tmp_path,
     finally:
         serving.stop_watching()
     assert serving._watcher is None
+
+
+def test_segments_a_merge_replaced_are_freed_when_no_version_uses_them(tmp_path):
+    import gc
+    import weakref
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    library = make(tmp_path / "data", corpus, background_merge=False)
+    library.reindex()
+    write_extra(corpus, ["reuters/odesa.txt"])
+    library.reindex()
+    version = library.version
+    library.search("grain ships Odesa")  # every per-version structure built
+    built = version.doc_of_row, version.articles, version.sentence_index, version.nodes
+    old = [weakref.ref(s) for s in version.segments]
+    del version, built
+    gc.disable()  # freed by reference counting alone: no version is in a reference cycle
+    try:
+        assert library.merge_all() == 2
+        assert all(ref() is None for ref in old)
+    finally:
+        gc.enable()
