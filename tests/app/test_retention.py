@@ -1,6 +1,9 @@
 """Issue 15, item 8: bounded growth and no secret in settings errors — retention pruning (answers,
 threads, audit, rate events), /stats percentiles computed in SQL over a recent window, idle
-rate-limit keys forgotten without a database, settings errors printed without input values."""
+rate-limit keys forgotten without a database, settings errors printed without input values.
+
+Names new with these fixes are imported inside the tests that use them, so that each test runs
+(and fails) on the code before them, rather than the whole module failing to import."""
 
 from __future__ import annotations
 
@@ -15,8 +18,7 @@ import pytest
 
 from bot.app.client import NegotiationsBot
 from bot.app.db import Database
-from bot.app.db_stats import sql_percentiles
-from bot.app.ratelimit import FORGET_EVERY, RateLimiter
+from bot.app.ratelimit import RateLimiter
 from bot.measure import percentile
 from tests.app.test_db import sample_answer
 from tests.conftest import PROJECT
@@ -85,6 +87,8 @@ async def test_the_retention_job_uses_the_settings(make_settings):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 20, 101])
 async def test_sql_percentiles_match_the_one_definition(tmp_path, n):
+    from bot.app.db_stats import sql_percentiles
+
     rng = random.Random(n)
     latencies = [round(rng.uniform(5, 5000), 3) for _ in range(n)]
     async with Database(tmp_path / "bot.sqlite3") as db:
@@ -114,6 +118,8 @@ async def test_stats_cover_a_recent_window_and_one_server(tmp_path):
 
 
 async def test_idle_keys_are_forgotten_without_a_database():
+    from bot.app.ratelimit import FORGET_EVERY
+
     clock = Clock()
     limiter = RateLimiter(2, 60, clock=clock)  # no database: memory only
     for user in range(3 * FORGET_EVERY):

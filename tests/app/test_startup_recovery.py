@@ -1,7 +1,10 @@
 """Issue 15, item 7: a crash right after an upload or in the middle of a re-index is recovered —
 admin work is recorded as "started" when it is claimed (and marked interrupted by the next
 start), and at start-up the bot re-indexes only what differs between the corpus and the live
-index, and removes uploads that never finished."""
+index, and removes uploads that never finished.
+
+Names new with these fixes are imported inside the tests that use them, so that each test runs
+(and fails) on the code before them, rather than the whole module failing to import."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 
 from bot.answering.service import AnswerService
 from bot.app.client import NegotiationsBot
-from bot.app.db import INTERRUPTED, RUNNING, STARTED, Database
+from bot.app.db import Database
 from tests.app.admin_support import actions, admin, article, invoke
 from tests.app.test_client import FakeService
 
@@ -68,6 +71,8 @@ async def test_an_article_saved_before_a_crash_is_indexed_at_the_next_start(
 
 
 async def test_claimed_work_is_recorded_as_started_before_it_runs(admin_env):
+    from bot.app.db import RUNNING, STARTED
+
     env = admin_env
     (env.corpus / "03_new.txt").write_text(article("Doha round", "Envoys met in Doha."), "utf-8")
     env.model.hold.clear()
@@ -86,6 +91,8 @@ async def test_claimed_work_is_recorded_as_started_before_it_runs(admin_env):
 
 
 async def test_work_a_crash_left_started_is_marked_interrupted_at_the_next_start(make_settings):
+    from bot.app.db import INTERRUPTED, RUNNING, STARTED
+
     settings = make_settings()
     async with Database(settings.database_path, clock=lambda: time.time() - 60) as db:
         await db.record_admin_action(1, "add-article", {"filename": "x.txt"}, STARTED)
