@@ -99,6 +99,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rate_events_scope ON rate_events(scope, user_id, at);
     CREATE INDEX rate_events_at ON rate_events(at);
     CREATE INDEX answers_guild ON answers(guild_id, created);
+    CREATE INDEX answers_latency ON answers(latency_ms, created, guild_id);  -- percentiles: ranks in order, no sort
     CREATE INDEX feedback_updated ON feedback(updated);
     CREATE INDEX thread_history_created ON thread_history(created);
     CREATE INDEX threads_created ON threads(created);
