@@ -17,7 +17,7 @@ from bot.answering.generative import GenerativeAnswerer
 from bot.answering.service import Admission, AnswerService
 from index.library import Library
 from index.lock import ReindexTimeout
-from tests.answering.test_generation import PAUSE, QUESTION, Scripted, source_n
+from tests.answering.generation_support import PAUSE, QUESTION, Scripted, source_n
 
 
 class GatedAnswerer:
@@ -76,11 +76,6 @@ async def test_one_deadline_covers_the_wait_for_a_slot_and_the_work():
     finally:
         answerer.gate.set()
         service.close()
-
-
-@pytest.fixture(scope="module")
-def library(seed_answerer):
-    return seed_answerer.library
 
 
 class SlowRetrieval(GenerativeAnswerer):

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from bot.answering import Citation
-from bot.answering.generative import GenerativeAnswerer
 from bot.answering.model import CheckFailure
 from bot.answering.verify import SupportConfig, Verifier
-from tests.answering.test_generation import PAUSE, QUESTION, Scripted, generate, source_n
+from tests.answering.generation_support import PAUSE, generate, source_n
 
 PRISONERS = (
     "On Friday, the Ukrainian side exchanged 150 prisoners of the Russian side, "
@@ -25,16 +24,6 @@ ENVOY = "Russian envoy Kirill Dmitriev met Steve Witkoff in Riyadh, where the de
 
 def source(n: int, quote: str, title: str = "Prisoner exchange") -> Citation:
     return Citation(n, f"doc{n}.txt", title, "Test Wire", "2025-05-23", quote, 0, len(quote))
-
-
-@pytest.fixture(scope="module")
-def library(seed_answerer):
-    return seed_answerer.library
-
-
-@pytest.fixture(scope="module")
-def prepared(library):
-    return GenerativeAnswerer(library, Scripted("")).prepare(QUESTION)
 
 
 @pytest.fixture(scope="module")

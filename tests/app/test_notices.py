@@ -123,12 +123,12 @@ async def test_whether_a_thread_is_the_bots_is_looked_up_once(make_cog):
     assert cog.bot.lookups == [79] and thread.sent == []
 
 
-async def test_sources_pages_are_rate_limited(admin_env):
-    admin_env.bot.action_limiter = RateLimiter(2, 60)
+async def test_sources_pages_are_rate_limited(env):
+    env.bot.action_limiter = RateLimiter(2, 60)
     calls = []
     for _ in range(3):
-        interaction = member(admin_env.bot)
-        await invoke(admin_env.cog, "sources", interaction)
+        interaction = member(env.bot)
+        await invoke(env.cog, "sources", interaction)
         calls.append(interaction.log[0])
     assert [bool(c.embeds) for c in calls] == [True, True, False]
     assert calls[2].ephemeral and "too often" in calls[2].content

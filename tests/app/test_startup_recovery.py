@@ -70,10 +70,9 @@ async def test_an_article_saved_before_a_crash_is_indexed_at_the_next_start(
         await bot.close()
 
 
-async def test_claimed_work_is_recorded_as_started_before_it_runs(admin_env):
+async def test_claimed_work_is_recorded_as_started_before_it_runs(env):
     from bot.app.db import RUNNING, STARTED
 
-    env = admin_env
     (env.corpus / "03_new.txt").write_text(article("Doha round", "Envoys met in Doha."), "utf-8")
     env.model.hold.clear()
     env.model.entered.clear()
