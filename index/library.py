@@ -109,18 +109,26 @@ class Library:
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, top_k)
 
-    def reindex(self, progress: Progress | None = None, fail_after_stage: str | None = None) -> ReindexReport:
+    def reindex(
+        self,
+        progress: Progress | None = None,
+        fail_after_stage: str | None = None,
+        deadline: float | None = None,
+    ) -> ReindexReport:
         """Bring the index up to date with the corpus dir and switch to it.
 
         Raises IndexBusyError (with the running one's progress) if a re-index is running, in
         this process or another. Questions keep being answered from the old version meanwhile.
-        A no-op re-index keeps the loaded version (nothing is rebuilt or reloaded).
+        A no-op re-index keeps the loaded version (nothing is rebuilt or reloaded). Past
+        ``deadline`` (``time.monotonic()``) it stops with index.lock.ReindexTimeout.
         """
         if not self._reindex_lock.acquire(blocking=False):
             raise IndexBusyError(self.store.building_status())
         try:
             current = self.version
-            version, report = self.store.build(self.embed_texts, current, progress, fail_after_stage)
+            version, report = self.store.build(
+                self.embed_texts, current, progress, fail_after_stage, deadline=deadline
+            )
             if version is None and current is not None and current.name != report.version:
                 # Nothing to do, but another process published a newer version: switch to it.
                 version = self.store.load_current()
@@ -130,6 +138,11 @@ class Library:
             return report
         finally:
             self._reindex_lock.release()
+
+    def pending_changes(self) -> ReindexReport | None:
+        """What a re-index would change (None: nothing), without building or locking anything.
+        Raises index.articles.CorpusError when the corpus cannot be read."""
+        return self.store.changes(self.version)
 
     def status(self) -> BuildStatus | None:
         """The running re-index's progress (in any process), or None."""

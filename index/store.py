@@ -46,7 +46,7 @@ from llama_index.core.schema import MetadataMode, TextNode
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, load_corpus
 from index.chunking import ChunkingConfig, chunk_article
 from index.files import fsync_dir, write_atomic
-from index.lock import LOCK_NAME, BuildLock, BuildStatus, Progress, read_status
+from index.lock import LOCK_NAME, BuildLock, BuildStatus, Progress, ReindexTimeout, read_status
 from index.versions import DIM, FORMAT_VERSION, MODEL_ID, IndexCorruptError, IndexVersion, file_digest
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ class IndexStore:
         progress: Progress | None = None,
         fail_after_stage: str | None = None,
         need_version: bool = False,
+        deadline: float | None = None,
     ) -> tuple[IndexVersion | None, ReindexReport]:
         """Bring the index up to date with the corpus dir; publish a new version if anything changed.
 
@@ -213,7 +214,9 @@ class IndexStore:
         checksums are enough to know nothing changed) and None is returned, unless
         ``need_version``. Raises IndexBusyError when a re-index is running,
         index.articles.CorpusError when the corpus cannot be used (the live version keeps
-        serving). ``fail_after_stage`` raises inside the build, for crash tests.
+        serving). ``fail_after_stage`` raises inside the build, for crash tests. Past ``deadline``
+        (``time.monotonic()``) the build stops at its next step with ReindexTimeout, publishing
+        nothing.
         """
         started = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -222,6 +225,10 @@ class IndexStore:
         try:
 
             def report_progress(stage: str, done: int, total: int) -> None:
+                if deadline is not None and time.monotonic() > deadline and stage != "publishing":
+                    raise ReindexTimeout(
+                        f"stopped while {stage}, after {time.perf_counter() - started:.0f} s"
+                    )
                 lock.update(stage, done, total)
                 if progress is not None:
                     try:
@@ -252,6 +259,20 @@ class IndexStore:
             return version, report
         finally:
             lock.release()
+
+    def changes(self, previous: IndexVersion | None = None) -> ReindexReport | None:
+        """What differs between the corpus dir and the live version, without building anything
+        or taking the lock: None when a re-index would be a no-op, else the diff (added, changed,
+        removed; all unchanged when only the chunking or the model differs). Raises CorpusError."""
+        corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
+        if self._unchanged(corpus, previous, need_version=False) is not None:
+            return None
+        name = self.current_name()
+        if previous is not None and previous.name == name:
+            articles = previous.articles
+        else:
+            articles = ((self._verified_manifest(name) if name else None) or {}).get("articles") or {}
+        return _diff(corpus, articles)
 
     def _live_version(self, previous: IndexVersion | None) -> tuple[IndexVersion | None, str | None]:
         """The live version (loaded), repairing CURRENT from the newest good version if needed."""
