@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS
@@ -72,19 +72,44 @@ class Settings(BaseSettings):
     answer_in_threads: bool = (
         True  # open a thread for each @mention conversation; follow-ups there are answered in context
     )
+    # Who may change the corpus: Manage Server / ADMIN_ROLE_IDS count only in ADMIN_GUILD_IDS;
+    # ADMIN_USER_IDS count everywhere (docs/SECURITY.md).
+    admin_guild_ids: Annotated[list[int], NoDecode] = []
     admin_role_ids: Annotated[list[int], NoDecode] = []
     admin_user_ids: Annotated[list[int], NoDecode] = []
     rate_limit_questions: int = Field(5, ge=1)
     rate_limit_seconds: float = Field(60.0, gt=0)
+    rate_limit_server_questions: int = Field(30, ge=1)  # per server, per RATE_LIMIT_SECONDS
+    rate_limit_actions: int = Field(20, ge=1)  # /sources pages and votes per user, per RATE_LIMIT_SECONDS
     max_attachment_bytes: int = Field(1_000_000, gt=0)
+
+    # --- admission control (docs/SECURITY.md)
+    max_concurrent_answers: int = Field(4, ge=1, le=64)  # answers worked on at once
+    answer_queue_depth: int = Field(16, ge=0, le=1000)  # answers waiting for a slot; more: "busy"
+    answer_timeout_s: float = Field(60.0, gt=0, le=3600)  # one deadline per answer, queueing included
+    llm_max_concurrent: int = Field(2, ge=1, le=64)  # requests to the OpenAI-compatible server at once
+    reindex_timeout_s: float = Field(1800.0, gt=0)
+
+    # --- retention (0 keeps forever)
+    answer_retention_days: float = Field(90.0, ge=0)  # answers, citations, votes, threads
+    audit_retention_days: float = Field(365.0, ge=0)  # admin actions and re-index runs
+    stats_window_days: float = Field(30.0, gt=0)  # /stats covers this many recent days
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("answer_channel_ids", "admin_role_ids", "admin_user_ids", mode="before")
+    @field_validator(
+        "answer_channel_ids", "admin_guild_ids", "admin_role_ids", "admin_user_ids", mode="before"
+    )
     @classmethod
     def _comma_separated_ids(cls, value):
         if isinstance(value, str):
-            return [int(part) for part in value.replace(" ", "").split(",") if part]
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                # the message never repeats the value (settings errors are printed; see describe_error)
+                raise ValueError(
+                    "must be comma-separated numeric ids, e.g. 123456789012345678,234567890123456789"
+                )
+            return [int(part) for part in parts]
         return value
 
     @field_validator("database_url", mode="after")
@@ -156,6 +181,18 @@ class Settings(BaseSettings):
             ),
             max_article_bytes=self.max_article_bytes,
         )
+
+
+def describe_error(exc: ValidationError) -> str:
+    """What is wrong with the settings, one line per setting, never with the values given:
+    pydantic's own message repeats them (``input_value=...``), and for a check across settings
+    the value is every setting at once — the DISCORD_TOKEN included."""
+    lines = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        names = [str(part).upper() for part in error.get("loc", ()) if not isinstance(part, int)]
+        where = ".".join(names) or "settings"
+        lines.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "\n".join(lines) or "invalid settings"
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 ARTICLE_SUFFIXES = (".txt", ".md")
 SIDECAR_SUFFIX = ".meta"
 DEFAULT_MAX_ARTICLE_BYTES = 5_000_000
+MAX_SIDECAR_BYTES = 64_000
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z _-]{0,40}):[ \t]*(.*?)[ \t]*$")
 # Unicode category Cc (C0, DEL, C1) except the white space articles use: \t \n \f \r.
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
@@ -121,24 +124,49 @@ def decode_article(data: bytes) -> str:
     return text
 
 
-def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Article:
-    doc_id = path.relative_to(corpus_dir).as_posix()
+def read_corpus_file(path: Path, corpus_dir: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file inside ``corpus_dir``, at most ``max_bytes`` of them.
+
+    A link may point anywhere, and a special file may report any size (``/proc`` files say 0,
+    devices never end): so a path that resolves outside the corpus directory, or is not a regular
+    file once opened, is refused, and at most ``max_bytes + 1`` bytes are ever read, whatever
+    ``stat()`` said. Raises ArticleError with the reason.
+    """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ArticleError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
-        data = path.read_bytes()
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(Path(corpus_dir).resolve()):
+            raise ArticleError("a link to a file outside the corpus directory; not read")
+        # O_NOFOLLOW: the resolved path's last part is not a link; if one was put there since, refuse
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ArticleError("not a regular file (a device, pipe or socket); not read")
+            data = f.read(max_bytes + 1)
     except PermissionError:
         raise ArticleError("cannot be read: permission denied") from None
     except OSError as exc:
         raise ArticleError(f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise ArticleError(f"too large (over {max_bytes:,} bytes, the limit)")
+    return data
+
+
+def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> Article:
+    doc_id = path.relative_to(corpus_dir).as_posix()
+    try:  # cheap early refusal of a big regular file (special files are caught while reading)
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if size > max_bytes:
+        raise ArticleError(f"too large ({size:,} bytes; the limit is {max_bytes:,})")
+    data = read_corpus_file(path, corpus_dir, max_bytes)
     text = decode_article(data)
     metadata, body_start = parse_header(text)
     digest = hashlib.sha256(data)
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
+    if sidecar.is_file() or sidecar.is_symlink():
         try:
-            sidecar_bytes = sidecar.read_bytes()
+            sidecar_bytes = read_corpus_file(sidecar, corpus_dir, MAX_SIDECAR_BYTES)
             sidecar_meta, _ = parse_header(decode_article(sidecar_bytes).lstrip())
         except (OSError, ArticleError) as exc:
             log.warning("%s: ignoring unreadable metadata sidecar (%s)", doc_id, exc)
@@ -153,11 +181,13 @@ def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTI
 
 
 def iter_article_paths(corpus_dir: Path) -> list[Path]:
+    """Candidate article files: .txt/.md names, not hidden, not directories. Links and special
+    files are among them, so that ``read_article`` refuses them with a reason (never silently)."""
     return sorted(
         p
         for p in corpus_dir.rglob("*")
         if p.suffix.lower() in ARTICLE_SUFFIXES
-        and p.is_file()
+        and (p.is_symlink() or not p.is_dir())
         and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
     )
 

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import os
 import re
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -217,7 +218,8 @@ def save_upload(upload: ArticleUpload, corpus_dir: Path, replace: bool = False) 
             f"“{name}{SIDECAR_SUFFIX}” exists beside it; its metadata overrides the file's header"
         )
 
-    tmp = corpus_dir / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the indexer never reads it
+    # hidden: the indexer never reads it; left over by a crash, remove_stale_uploads deletes it
+    tmp = corpus_dir / UPLOAD_TMP_GLOB.replace("*", uuid.uuid4().hex)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -261,6 +263,29 @@ def save_upload(upload: ArticleUpload, corpus_dir: Path, replace: bool = False) 
         warnings.append(f"the corpus directory could not be synced to disk ({exc.strerror or exc})")
     verb = "Replaced" if outcome is SaveOutcome.REPLACED else "Saved"
     return SaveResult(outcome, name, target, f"{verb} “{name}” ({_size(len(upload.data))}).", warnings)
+
+
+UPLOAD_TMP_GLOB = ".upload-*.tmp"
+
+
+def remove_stale_uploads(corpus_dir: Path, older_than_s: float = 600.0) -> list[str]:
+    """Delete the temporary files of uploads that never finished (the process died between
+    writing and moving the file into place); younger ones may still be in flight. Returns
+    their names."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    try:
+        candidates = list(Path(corpus_dir).glob(UPLOAD_TMP_GLOB))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path.name)
+        except OSError:
+            continue
+    return removed
 
 
 def _existing_name(corpus_dir: Path, filename: str) -> str | None:

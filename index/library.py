@@ -144,6 +144,7 @@ class Library:
         self,
         progress: Progress | None = None,
         fail_after_stage: str | None = None,
+        deadline: float | None = None,
         only: list[str] | None = None,
     ) -> ReindexReport:
         """Bring the index up to date with the corpus dir and switch to it.
@@ -154,14 +155,15 @@ class Library:
 
         Raises IndexBusyError (with the running one's progress) if a re-index is running, in
         this process or another. Questions keep being answered from the old version meanwhile.
-        A no-op re-index keeps the loaded version (nothing is rebuilt or reloaded).
+        A no-op re-index keeps the loaded version (nothing is rebuilt or reloaded). Past
+        ``deadline`` (``time.monotonic()``) it stops with index.lock.ReindexTimeout.
         """
         if not self._reindex_lock.acquire(blocking=False):
             raise IndexBusyError(self.store.building_status())
         try:
             current = self.version
             version, report = self.store.build(
-                self.embed_texts, current, progress, fail_after_stage, only=only
+                self.embed_texts, current, progress, fail_after_stage, deadline=deadline, only=only
             )
             if version is None and current is not None and current.name != report.version:
                 # Nothing to do, but another process published a newer version: switch to it.
@@ -229,6 +231,11 @@ class Library:
                 and self.store.current_name() == version.name
             ) or current is None:
                 self._serve(version)
+
+    def pending_changes(self) -> ReindexReport | None:
+        """What a re-index would change (None: nothing), without building or locking anything.
+        Raises index.articles.CorpusError when the corpus cannot be read."""
+        return self.store.changes(self.version)
 
     def status(self) -> BuildStatus | None:
         """The running re-index's progress (in any process), or None."""

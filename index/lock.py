@@ -53,6 +53,10 @@ class IndexBusyError(Exception):
         super().__init__(f"a re-index is already running ({status.describe() if status else 'starting'})")
 
 
+class ReindexTimeout(TimeoutError):
+    """A re-index ran past its deadline and was stopped (between two steps); nothing was published."""
+
+
 class BuildLock:
     """The re-index lock: an exclusive flock on ``.lock`` plus the progress written into it."""
 

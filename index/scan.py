@@ -111,9 +111,10 @@ def _stat_key(st: os.stat_result, sidecar: str | None) -> list[int]:
 
 
 def _walk(corpus_dir: Path) -> list[tuple[str, str, list[int] | None]]:
-    """(doc id, path, stat key) of every article file: .txt/.md, not hidden, in real directories
-    (symlinked files count, symlinked directories are not entered, as ``rglob``). Strings, not
-    Path objects: at 15,000 files, making Paths cost more than the stat calls."""
+    """(doc id, path, stat key) of every candidate article: .txt/.md names, not hidden, in real
+    directories (symlinked directories are not entered, as ``rglob``); links and special files
+    have no key (they are read every time, and ``read_article`` refuses what it must, with a
+    reason). Strings, not Path objects: at 15,000 files, making Paths cost more than the stats."""
     found = []
     stack = [(str(corpus_dir), "")]
     while stack:
@@ -135,8 +136,11 @@ def _walk(corpus_dir: Path) -> list[tuple[str, str, list[int] | None]]:
                 try:
                     st = entry.stat()
                 except OSError:
-                    continue  # a dangling symlink, or removed meanwhile
-                if not stat.S_ISREG(st.st_mode):
+                    st = None  # a dangling link: reading it says why it is skipped
+                if st is None or not stat.S_ISREG(st.st_mode) or entry.is_symlink():
+                    # Links and special files are read (and refused with a reason, or checked to
+                    # stay inside the corpus) every time: never cached, never silently dropped.
+                    found.append((prefix + name, entry.path, None))
                     continue
                 sidecar = entry.path + SIDECAR_SUFFIX if name + SIDECAR_SUFFIX in names else None
                 found.append((prefix + name, entry.path, _stat_key(st, sidecar)))
@@ -155,12 +159,15 @@ def _named(corpus_dir: Path, only: list[str], scan: CorpusScan) -> list[tuple[st
             scan.skipped.append((name, "not a .txt or .md file"))
             continue
         path = str(corpus_dir / pure)
+        if not os.path.lexists(path):
+            scan.missing.append(pure.as_posix())
+            continue
         try:
             st = os.stat(path)
         except OSError:
             st = None
-        if st is None or not stat.S_ISREG(st.st_mode):
-            scan.missing.append(pure.as_posix())
+        if st is None or not stat.S_ISREG(st.st_mode) or os.path.islink(path):
+            found.append((pure.as_posix(), path, None))  # read, and refused with a reason
             continue
         sidecar = path + SIDECAR_SUFFIX
         found.append((pure.as_posix(), path, _stat_key(st, sidecar if os.path.isfile(sidecar) else None)))
@@ -183,7 +190,7 @@ def scan_corpus(
     scan = CorpusScan(partial=only is not None)
     candidates = _walk(corpus_dir) if only is None else _named(corpus_dir, only, scan)
     for doc_id, path, key in candidates:
-        known = cache.hash_for(doc_id, key)
+        known = cache.hash_for(doc_id, key) if key is not None else None
         if known is not None:
             scan.files.append(ScannedFile(doc_id, known))
             continue
@@ -193,7 +200,7 @@ def scan_corpus(
             log.warning("skipping %s: %s", doc_id, exc)
             scan.skipped.append((doc_id, str(exc)))
             continue
-        if time.time() - max(key[1], key[3]) / 1e9 >= RACY_SECONDS:
+        if key is not None and time.time() - max(key[1], key[3]) / 1e9 >= RACY_SECONDS:
             cache.put(doc_id, key, article.content_hash)
         scan.files.append(ScannedFile(doc_id, article.content_hash, article))
     if only is None:

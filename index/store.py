@@ -33,7 +33,7 @@ from llama_index.core.schema import TextNode
 from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, read_article
 from index.chunking import ChunkingConfig, chunk_article
 from index.filestore import FileStorage
-from index.lock import BuildStatus, Progress
+from index.lock import BuildStatus, Progress, ReindexTimeout
 from index.merge import MergePolicy
 from index.scan import STAT_CACHE_NAME, CorpusScan, StatCache, scan_corpus
 from index.segments import (
@@ -228,6 +228,7 @@ class IndexStore:
         progress: Progress | None = None,
         fail_after_stage: str | None = None,
         need_version: bool = False,
+        deadline: float | None = None,
         only: list[str] | None = None,
     ) -> tuple[IndexVersion | None, ReindexReport]:
         """Bring the index up to date with the corpus dir; publish a new version if anything changed.
@@ -239,7 +240,8 @@ class IndexStore:
         not loaded at all and None is returned, unless ``need_version``. Raises IndexBusyError
         when a re-index is running, index.articles.CorpusError when the corpus cannot be used
         (the live version keeps serving). ``fail_after_stage`` raises inside the build, for
-        crash tests.
+        crash tests. Past ``deadline`` (``time.monotonic()``) the build stops at its next step
+        with ReindexTimeout, publishing nothing.
         """
         started = time.perf_counter()
         self.storage.ensure()
@@ -248,6 +250,10 @@ class IndexStore:
         try:
 
             def report_progress(stage: str, done: int, total: int) -> None:
+                if deadline is not None and time.monotonic() > deadline and stage != "publishing":
+                    raise ReindexTimeout(
+                        f"stopped while {stage}, after {time.perf_counter() - started:.0f} s"
+                    )
                 lock.update(stage, done, total)
                 if progress is not None:
                     try:
@@ -258,15 +264,7 @@ class IndexStore:
                     raise RuntimeError(f"injected failure after {stage}")
 
             self.storage.cleanup()
-            name = self.storage.current_name()
-            known: dict[str, dict] = {}
-            manifest = None
-            if previous is not None and previous.name == name:
-                manifest, known = previous.manifest, previous.articles
-            elif name and not need_version:
-                verified = self.storage.verified_articles(name)
-                if verified is not None:
-                    manifest, known = verified
+            name, manifest, known = self._known(previous, need_version)
             if not self._compatible(manifest):
                 manifest, known = None, {}
             # A scan of named files reads them (they are few): the stat cache is for whole scans.
@@ -300,6 +298,29 @@ class IndexStore:
         report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.storage.save_report(report.to_json())
         return report
+
+    def _known(
+        self, previous: IndexVersion | None, need_version: bool = False
+    ) -> tuple[str | None, dict | None, dict]:
+        """(live name, its manifest if usable for an incremental re-index, its articles), from
+        ``previous`` when it is the live version, else from the checked manifests (no loading)."""
+        name = self.storage.current_name()
+        manifest, known = None, {}
+        if previous is not None and previous.name == name:
+            manifest, known = previous.manifest, previous.articles
+        elif name and not need_version:
+            verified = self.storage.verified_articles(name)
+            if verified is not None:
+                manifest, known = verified
+        return name, manifest, known
+
+    def changes(self, previous: IndexVersion | None = None) -> ReindexReport | None:
+        """What differs between the corpus dir and the live version, without building anything
+        or taking the lock: None when a re-index would be a no-op, else the diff (added, changed,
+        removed; all unchanged when only the chunking or the model differs). Raises CorpusError."""
+        _, manifest, known = self._known(previous)
+        report = _diff(scan_corpus(self.corpus_dir, self._stat_cache(), self.max_article_bytes), known)
+        return None if report.no_op and self._compatible(manifest) else report
 
     def _live_version(self, previous: IndexVersion | None) -> tuple[IndexVersion | None, str | None]:
         """The live version (loaded), repairing the pointer from the newest good version if needed."""

@@ -2,6 +2,8 @@
 
 - ``OpenAIBackend``: any OpenAI-compatible chat endpoint (hosted API, vLLM, Ollama, llama.cpp's
   server) through LlamaIndex's ``OpenAILike``; async HTTP, so the event loop is never blocked.
+  At most ``max_concurrent`` requests run at once (LLM_MAX_CONCURRENT: a paid API's spend is
+  bounded) and ``max_queue`` more wait; past that the call raises ``ModelBusyError`` at once.
 - ``LlamaCppBackend``: a GGUF file in-process through llama-cpp-python, with the chat template
   stored in the GGUF file (llama.cpp picks it up when no ``chat_format`` is forced). The model
   runs on one dedicated thread; questions wait in a bounded queue and past ``max_queue`` the call
@@ -28,7 +30,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class ModelBusyError(RuntimeError):
-    """The local model already has as many questions waiting as LLM_MAX_QUEUE allows."""
+    """The model already has as many questions running and waiting as its limits allow."""
 
 
 class Backend(Protocol):
@@ -67,6 +69,8 @@ class OpenAIBackend:
         max_tokens: int = 256,
         temperature: float = 0.0,
         extra_body: dict[str, Any] | None = None,
+        max_concurrent: int = 2,
+        max_queue: int = 4,
     ):
         if not base_url:
             raise ValueError(
@@ -80,6 +84,10 @@ class OpenAIBackend:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.extra_body = extra_body  # e.g. {"grammar": ...} for llama.cpp's server
+        self.max_concurrent = max_concurrent
+        self.max_queue = max_queue
+        self._outstanding = 0  # requests running + waiting (one event loop: no lock needed)
+        self._gate = None  # (event loop, asyncio.Semaphore(max_concurrent))
         self._cached = None  # (event loop, OpenAILike with its own httpx.AsyncClient)
 
     def _llm(self, http_client):
@@ -102,8 +110,6 @@ class OpenAIBackend:
     async def _shared_llm(self):
         """One client for all answers on this event loop. Building it creates an SSL context
         (measured 45-85 ms), so that happens once, in a thread, never on the loop per answer."""
-        import asyncio
-
         import httpx
 
         loop = asyncio.get_running_loop()
@@ -112,17 +118,39 @@ class OpenAIBackend:
             self._cached = (loop, llm)
         return self._cached[1]
 
+    @property
+    def outstanding(self) -> int:
+        return self._outstanding
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate[0] is not loop:
+            self._gate = (loop, asyncio.Semaphore(self.max_concurrent))
+        return self._gate[1]
+
     async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         from llama_index.core.llms import ChatMessage
 
-        llm = await self._shared_llm()
-        chunks = await llm.astream_chat([ChatMessage(role=m["role"], content=m["content"]) for m in messages])
+        if self._outstanding >= self.max_concurrent + self.max_queue:
+            raise ModelBusyError(
+                f"the model server is busy: {self._outstanding} requests running or waiting "
+                f"(LLM_MAX_CONCURRENT={self.max_concurrent}, LLM_MAX_QUEUE={self.max_queue})"
+            )
+        self._outstanding += 1
         try:
-            async for chunk in chunks:
-                if chunk.delta:
-                    yield chunk.delta
+            async with self._semaphore():  # the wait counts toward the answer's timeout
+                llm = await self._shared_llm()
+                chunks = await llm.astream_chat(
+                    [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+                )
+                try:
+                    async for chunk in chunks:
+                        if chunk.delta:
+                            yield chunk.delta
+                finally:
+                    await chunks.aclose()
         finally:
-            await chunks.aclose()
+            self._outstanding -= 1
 
 
 # ---------------------------------------------------------------- in-process llama.cpp

@@ -35,6 +35,8 @@ def build_backend(settings):
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
             max_tokens=settings.llm_max_tokens,
+            max_concurrent=settings.llm_max_concurrent,
+            max_queue=settings.llm_max_queue,
         )
     if settings.answer_backend == "llamacpp":
         path = settings.llm_gguf_path or default_gguf_path()

@@ -17,9 +17,12 @@ Flow of one question (``astream``):
    rejected, empty, timed out, busy or failed, the extractive answer with ``backend`` =
    ``extractive`` and ``fallback`` (why, as data) — and then it **replaces** whatever was streamed.
 
-The whole model attempt (queueing, connecting, retries, generating, verifying) is bounded by
-``timeout_s`` (LLM_TIMEOUT_S). Nothing here blocks the event loop: CPU work runs in an executor,
-the OpenAI backend is async HTTP and the llama.cpp backend runs on its own thread.
+The whole attempt (retrieval, queueing, connecting, retries, generating, verifying) is bounded by
+``timeout_s`` (LLM_TIMEOUT_S) from the moment the question arrives, and by the answer's own
+deadline (ANSWER_TIMEOUT_S, passed by the service) when that comes first: past either, the model
+is stopped and the extractive answer given; if retrieval itself is still running at the answer's
+deadline, ``AnswerTimeout`` is raised. Nothing here blocks the event loop: CPU work runs in an
+executor, the OpenAI backend is async HTTP and the llama.cpp backend runs on its own thread.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bot.answering.extractive import AnswerConfig, ExtractiveAnswerer
 from bot.answering.model import (
     DEFAULT_MAX_QUESTION_CHARS,
     Answer,
+    AnswerTimeout,
     Citation,
     Fallback,
     FallbackKind,
@@ -127,10 +131,12 @@ class GenerativeAnswerer(ExtractiveAnswerer):
         question: str,
         history: list[str] | None = None,
         executor: concurrent.futures.Executor | None = None,
+        deadline: float | None = None,
     ) -> AsyncIterator[StreamedSentence | Answer]:
         """Yields each verified sentence as a ``StreamedSentence`` as soon as it is complete and
         verified, then exactly one final ``Answer`` (which replaces the streamed text when it is
-        a fallback). Raises ``QuestionError`` before yielding anything for a bad question.
+        a fallback). Raises ``QuestionError`` before yielding anything for a bad question, and
+        ``AnswerTimeout`` if retrieval is still running at ``deadline`` (the loop's clock).
         ``executor`` runs the blocking parts (retrieval, embedding); default: the loop's."""
         loop = asyncio.get_running_loop()
 
@@ -138,12 +144,22 @@ class GenerativeAnswerer(ExtractiveAnswerer):
             return loop.run_in_executor(executor, partial(func, *args))
 
         started = time.perf_counter()
-        prepared = await run(self.prepare, question, history)
+        # LLM_TIMEOUT_S counts from here: retrieval is part of the attempt.
+        model_deadline = loop.time() + self.timeout_s
+        if deadline is not None and deadline < model_deadline:
+            model_deadline = deadline
+        try:
+            async with asyncio.timeout_at(deadline):
+                prepared = await run(self.prepare, question, history)
+        except TimeoutError:
+            raise AnswerTimeout("retrieval was still running at the answer's deadline") from None
         if prepared.fallback.refused or not prepared.sources:
             yield self._fallback(prepared, Fallback(FallbackKind.NOT_ASKED, NOT_ASKED), started, {})
             return
         queue: asyncio.Queue = asyncio.Queue()
-        producer = asyncio.create_task(self._generate(prepared, queue.put_nowait, run, started))
+        producer = asyncio.create_task(
+            self._generate(prepared, queue.put_nowait, run, started, model_deadline)
+        )
         done = object()
         producer.add_done_callback(lambda _: queue.put_nowait(done))
         try:
@@ -175,7 +191,12 @@ class GenerativeAnswerer(ExtractiveAnswerer):
             return pool.submit(asyncio.run, final()).result()
 
     async def _generate(
-        self, prepared: Prepared, emit: Callable[[StreamedSentence], None], run, started: float
+        self,
+        prepared: Prepared,
+        emit: Callable[[StreamedSentence], None],
+        run,
+        started: float,
+        model_deadline: float | None = None,
     ) -> Answer:
         verifier = Verifier(prepared.sources, self.library.embed_texts, self.support)
         shown: list[tuple[str, tuple[int, ...]]] = []  # (marker-free text, source numbers)
@@ -216,8 +237,11 @@ class GenerativeAnswerer(ExtractiveAnswerer):
             emit(StreamedSentence(len(shown) - 1, with_markers(verdict.text, shown_numbers), citations))
             return len(shown) < self.config.max_sentences
 
+        loop = asyncio.get_running_loop()
+        if model_deadline is None:
+            model_deadline = loop.time() + self.timeout_s
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout_at(model_deadline):
                 await run(verifier.warm)
                 splitter = SentenceSplitter()
                 stream = self.backend.stream(self.messages(prepared))
@@ -237,7 +261,13 @@ class GenerativeAnswerer(ExtractiveAnswerer):
                 finally:
                     await stream.aclose()
         except TimeoutError:
-            detail = f"timed out after {self.timeout_s:g} s ({len(shown)} sentence(s) verified by then)"
+            elapsed = time.perf_counter() - started
+            limit = (
+                f"{self.timeout_s:g} s"
+                if elapsed >= self.timeout_s - 0.05
+                else f"{elapsed:.1f} s (the answer's deadline)"
+            )
+            detail = f"timed out after {limit} ({len(shown)} sentence(s) verified by then)"
             reason = Fallback(FallbackKind.TIMED_OUT, detail)
         except ModelBusyError as exc:
             reason = Fallback(FallbackKind.BUSY, f"busy: {exc}")

@@ -16,6 +16,14 @@ class QuestionError(ValueError):
     """The question cannot be asked as given; the message tells the asker why and what to do."""
 
 
+class AnswerBusy(RuntimeError):
+    """Too many answers are being worked on and waiting (admission control): ask again soon."""
+
+
+class AnswerTimeout(TimeoutError):
+    """The answer was not ready by its deadline (ANSWER_TIMEOUT_S, queueing included)."""
+
+
 @dataclass(frozen=True)
 class Citation:
     """An exact span of an article: ``quote == article.text[start:end]``. ``n`` is its number
@@ -55,6 +63,7 @@ class CheckFailure(enum.Enum):
     INVALID_MARKER = "invalid_marker"  # cites a source it was not given
     FAKE_QUOTE = "fake_quote"  # quotes words its source does not contain
     UNSUPPORTED = "unsupported"  # the cited source does not support it
+    FOREIGN_LINK = "foreign_link"  # a URL, domain, e-mail address or mention its source does not have
 
 
 @dataclass(frozen=True)

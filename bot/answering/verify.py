@@ -18,8 +18,14 @@ A generated sentence is shown only if all of these hold (see docs/GENERATION.md)
      removed) found in the cited spans or their title/source/date is at least ``min_overlap``;
    - *embedding similarity*: the cosine similarity (MiniLM, the index's embedding model)
      between the sentence and the best of its cited spans is at least ``min_similarity``.
+   - *roles*: no word is tied to a name the cited spans tie it only to another name ("Trump
+     accepted the pause" of "Putin accepted the pause, following Trump's proposal"; see
+     ``bot.answering.facts``).
    An unsupported sentence rejects the whole answer, like an invented marker: it cites a
    source for something the source does not say ("The capital of Mars is Paris [1].").
+4. **Links**: every URL, web domain, e-mail address and mention (``@everyone``, ``<@id>``,
+   ``@name``) occurs in the cited spans or their title/source/date; otherwise the whole answer
+   is rejected (a model must not add a link, however true the rest). Checked before support.
 
 The verifier never edits what a sentence claims; it only removes the model's markers so the
 answerer can put back renumbered ones.
@@ -36,6 +42,7 @@ from typing import Literal
 
 import numpy as np
 
+from bot.answering.facts import foreign_links, role_swap
 from bot.answering.lexical import content_terms
 from bot.answering.model import CheckFailure, Citation
 from bot.answering.prompt import NOT_IN_SOURCES
@@ -344,6 +351,17 @@ class Verifier:
             ]
             if unknown:
                 return False, f"the name “{unknown[0]}” is not in the cited source", overlap, similarity
+            swap = role_swap(
+                text, [self.sources[n].quote for n in cited], [self.sources[n].title for n in cited]
+            )
+            if swap is not None:
+                ours, theirs = swap
+                return (
+                    False,
+                    f"it ties “{ours.token}” to “{ours.phrase}”, which the cited source ties to “{theirs.phrase}”",
+                    overlap,
+                    similarity,
+                )
             extra = cues_in(text) - set().union(*(self._source_cues[n] for n in cited))
             if extra:
                 return (
@@ -399,6 +417,17 @@ class Verifier:
                     tuple(cited),
                     failure=CheckFailure.FAKE_QUOTE,
                 )
+        foreign = foreign_links(
+            text, " ".join(f"{self.sources[n].quote} {self.sources[n].header}" for n in cited)
+        )
+        if foreign:
+            return Verdict(
+                "reject",
+                f"adds a link, address or mention the cited source does not have ({foreign[0]})",
+                text,
+                tuple(cited),
+                failure=CheckFailure.FOREIGN_LINK,
+            )
         ok, reason, overlap, similarity = self.support(text, cited)
         if not ok:
             return Verdict(

@@ -261,12 +261,21 @@ def _ms(value: float | None) -> str:
 
 
 def render_stats(
-    stats, *, index_version=None, last_report=None, last_run: dict | None = None, now: float | None = None
+    stats,
+    *,
+    index_version=None,
+    last_report=None,
+    last_run: dict | None = None,
+    now: float | None = None,
+    scope: str | None = None,
 ) -> discord.Embed:
     """``stats`` is bot.app.db.Stats; ``last_report`` the index's last ReindexReport (any process);
-    ``last_run`` the database's last re-index run started from Discord (who, outcome)."""
+    ``last_run`` the database's last re-index run started from Discord (who, outcome); ``scope``
+    says whose figures these are (the footer)."""
     now = time.time() if now is None else now
     embed = discord.Embed(title="Bot statistics", colour=COLOUR_INFO)
+    if scope:
+        embed.set_footer(text=fit_plain(scope, 200))
     total = stats.answered + stats.refused
     refused_share = f" ({100 * stats.refused / total:.0f}%)" if total else ""
     embed.add_field(

@@ -1,10 +1,13 @@
 """The Discord client: ``NegotiationsBot`` and ``run_bot`` (what ``negotiations-bot run`` starts).
 
-Start-up (``setup_hook``, before the gateway connects): open the database, build the answer
-service and warm it in the background (login is not held up by loading the index), load every
-cog in ``bot/cogs``, register the persistent feedback buttons, and sync the slash commands — to
-``DISCORD_GUILD_ID`` if set, else globally — only when they differ from the last sync (a hash
-of the command payloads is kept in the database).
+Start-up (``setup_hook``, before the gateway connects): open the database (marking admin work a
+previous run left "started" as interrupted), build the answer service and warm it in the
+background (login is not held up by loading the index) — then catch up: delete uploads that never
+finished and, if the corpus differs from the live index (an article saved just before a crash, a
+re-index cut short), re-index only what differs. Load every cog in ``bot/cogs``, register the
+persistent feedback buttons, sync the slash commands — to ``DISCORD_GUILD_ID`` if set, else
+globally — only when they differ from the last sync (a hash of the command payloads is kept in
+the database), and start the retention job (old rows pruned hourly).
 
 Shutdown (SIGINT/SIGTERM or ``close()``): stop taking questions, let the answers being worked
 on finish and be sent (up to ``SHUTDOWN_GRACE_S``), disconnect, close the database and the
@@ -20,18 +23,23 @@ import json
 import logging
 import pkgutil
 import signal
+import time
 
 import discord
 import yarl
 from discord.ext import commands
 
-from bot.app.db import Database, DatabaseError
+from bot.app.db import RUNNING, STARTED, Database, DatabaseError
 from bot.app.ratelimit import RateLimiter
+from index.intake import remove_stale_uploads
+from index.lock import IndexBusyError
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 30.0
 SERVICE_CLOSE_TIMEOUT_S = 15.0
+PRUNE_INTERVAL_S = 3600.0  # the retention job's period
+DAY_S = 86400.0
 EXTENSIONS_PACKAGE = "bot.app.cogs"
 
 
@@ -86,9 +94,14 @@ class NegotiationsBot(commands.Bot):
         self.settings = settings
         self.db = db if db is not None else Database(settings.database_path)
         self.service = service  # bot.answering.service.AnswerService, built in setup_hook if not given
-        self.limiter = RateLimiter(settings.rate_limit_questions, settings.rate_limit_seconds, self.db)
+        window = settings.rate_limit_seconds
+        self.limiter = RateLimiter(settings.rate_limit_questions, window, self.db)
+        self.guild_limiter = RateLimiter(settings.rate_limit_server_questions, window, self.db, scope="guild")
+        self.action_limiter = RateLimiter(settings.rate_limit_actions, window)  # /sources, votes: memory only
+        self.started_at = time.time()
         self.sync_commands_on_start = sync_commands
         self.warm_task: asyncio.Task | None = None
+        self.maintenance_task: asyncio.Task | None = None
         self.warm_error: str | None = None
         self.accepting = True
         self._in_flight = 0
@@ -107,6 +120,12 @@ class NegotiationsBot(commands.Bot):
                 )
         except DatabaseError as exc:
             log.error("running without a database: %s", exc)
+        if await self.db.mark_interrupted(self.started_at):
+            log.warning("admin work left unfinished by the last run is marked interrupted in the admin log")
+        if not (self.settings.admin_user_ids or self.settings.admin_guild_ids):
+            log.warning(
+                "neither ADMIN_USER_IDS nor ADMIN_GUILD_IDS is set: nobody can change the articles from Discord"
+            )
         if self.service is None:
             from bot.answering.service import AnswerService
 
@@ -115,6 +134,7 @@ class NegotiationsBot(commands.Bot):
         await self.load_cogs()
         if self.sync_commands_on_start:
             await self.sync_app_commands()
+        self.maintenance_task = asyncio.create_task(self._maintain(), name="retention")
 
     async def _warm(self) -> None:
         try:
@@ -130,6 +150,75 @@ class NegotiationsBot(commands.Bot):
         except Exception as exc:  # keep serving: questions are told the index is unavailable
             self.warm_error = f"{type(exc).__name__}: {exc}"
             log.exception("loading the index failed; questions will be refused until a re-index succeeds")
+            return
+        await self.catch_up()
+
+    async def catch_up(self):
+        """After a crash: remove unfinished uploads' temporary files, and if the corpus differs from
+        the live index, re-index (only what differs; recorded like an admin's). The report, or None."""
+        removed = await asyncio.to_thread(remove_stale_uploads, self.settings.corpus_dir)
+        if removed:
+            log.warning(
+                "removed %d unfinished upload(s) left by a crash: %s", len(removed), ", ".join(removed)
+            )
+        pending = getattr(self.service, "pending_changes", None)
+        if pending is None:
+            return None
+        try:
+            changes = await pending()
+        except Exception:  # an unreadable corpus: the index keeps serving; /reindex will say why
+            log.exception("comparing the corpus with the index at start-up failed")
+            return None
+        if changes is None:
+            return None
+        counts = {k: len(getattr(changes, k)) for k in ("added", "changed", "removed")}
+        log.warning("the corpus differs from the index (%s): re-indexing what changed", counts)
+        started = time.time()
+        detail = {"trigger": "start-up"} | counts
+        action_id = await self.db.record_admin_action(None, "reindex", detail, STARTED)
+        run_id = await self.db.record_reindex(
+            started=started, finished=None, user_id=None, outcome=RUNNING, report=None
+        )
+        report, outcome, summary = None, "failed", None
+        try:
+            report = await self.service.reindex()
+            outcome, summary = ("ok" if report.published else "ok: nothing to do"), report.to_json()
+        except IndexBusyError as exc:  # someone else (the CLI, an admin) is already on it
+            outcome, summary = "refused: already running", str(exc)
+        except Exception as exc:
+            log.exception("the start-up re-index failed; the last good version keeps serving")
+            summary = f"{type(exc).__name__}: {exc}"
+        await self.db.finish_reindex(
+            run_id, started=started, finished=time.time(), user_id=None, outcome=outcome, report=summary
+        )
+        if action_id is None or not await self.db.update_admin_action(action_id, outcome, detail):
+            await self.db.record_admin_action(None, "reindex", detail, outcome)
+        return report
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                await self.prune_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again
+                log.exception("pruning old records failed")
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+
+    async def prune_once(self) -> dict[str, int]:
+        """Delete what is past ANSWER_RETENTION_DAYS / AUDIT_RETENTION_DAYS, expired rate events,
+        and idle rate-limit keys in memory."""
+        now, s = time.time(), self.settings
+        deleted = await self.db.prune(
+            answers_before=now - s.answer_retention_days * DAY_S if s.answer_retention_days else None,
+            audit_before=now - s.audit_retention_days * DAY_S if s.audit_retention_days else None,
+            rate_before=now - s.rate_limit_seconds,
+        )
+        for limiter in (self.limiter, self.guild_limiter, self.action_limiter):
+            limiter.forget_idle()
+        if any(deleted.values()):
+            log.info("pruned old records: %s", {k: v for k, v in deleted.items() if v})
+        return deleted
 
     def index_state(self) -> str:
         """ "ready", "loading" (first load still running) or "unavailable" (loading failed)."""
@@ -240,12 +329,14 @@ class NegotiationsBot(commands.Bot):
                     self._in_flight,
                     SHUTDOWN_GRACE_S,
                 )
-        if self.warm_task is not None and not self.warm_task.done():
-            self.warm_task.cancel()
+        for task in (self.warm_task, self.maintenance_task):
+            if task is not None and not task.done():
+                task.cancel()
         try:
             await super().close()
         finally:
             await self.limiter.flush()
+            await self.guild_limiter.flush()
             await self.db.close()
             if self.service is not None:
                 try:

@@ -4,6 +4,11 @@ events, thread history, admin actions and re-index runs.
 The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS`` are applied in order, each
 in its own transaction, so an older database file is upgraded in place on open.
 
+Writes are serialised: one coroutine's transaction at a time (an asyncio lock around an explicit
+``BEGIN IMMEDIATE … COMMIT`` on the one connection), so a failing write's rollback can never undo
+another coroutine's rows — whose id it may already have handed out (feedback buttons carry it).
+Old rows are pruned by ``prune`` (the bot runs it periodically; retention in settings).
+
 Persistence is best effort: if the file cannot be opened or written (locked by another process,
 read-only file or directory, disk full) the cause is logged once, ``Database.available`` /
 ``Database.last_error`` say so, writes return ``None`` and reads return empty results, and the
@@ -18,14 +23,14 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.app.db_retention import Retention
+from bot.app.db_stats import Stats, StatsQueries
 from bot.app.migrations import MIGRATIONS, SCHEMA_VERSION
-from bot.measure import percentile
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +39,6 @@ T = TypeVar("T")
 
 class DatabaseError(Exception):
     """The database file is newer than this code (a downgrade): refuse rather than guess."""
-
-
-@dataclass
-class Stats:
-    answered: int = 0
-    refused: int = 0
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    votes_up: int = 0
-    votes_down: int = 0
-    top_questions: list[tuple[str, int]] = field(default_factory=list)
-    last_reindex: dict | None = None  # {"started", "finished", "user_id", "outcome", "report"}
-    by_backend: dict[str, int] = field(default_factory=dict)
 
 
 def _describe(exc: BaseException) -> str:
@@ -60,7 +52,14 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class Database:
+__all__ = ["Database", "DatabaseError", "Stats"]
+
+STARTED = "started"  # an admin action's outcome until it finishes (left by a crash: see mark_interrupted)
+RUNNING = "running"  # a re-index run's outcome until it finishes
+INTERRUPTED = "interrupted: the bot stopped before it finished"
+
+
+class Database(StatsQueries, Retention):
     """One aiosqlite connection; every method is safe to call when the database is unavailable."""
 
     def __init__(
@@ -72,6 +71,7 @@ class Database:
         self.conn: aiosqlite.Connection | None = None
         self.last_error: str | None = None
         self._warned: set[str] = set()
+        self._write_lock = asyncio.Lock()  # one transaction at a time on the one connection
 
     @property
     def available(self) -> bool:
@@ -87,7 +87,8 @@ class Database:
         pending = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            pending = aiosqlite.connect(self.path, timeout=self.busy_timeout_s)
+            # isolation_level=None: no implicit transactions; _write opens and ends each one itself
+            pending = aiosqlite.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             conn = await pending
         except (sqlite3.Error, OSError) as exc:
             # aiosqlite stops its worker thread without waiting; wait for it here so it does not
@@ -136,11 +137,14 @@ class Database:
 
     async def close(self) -> None:
         if self.conn is not None:
-            conn, self.conn = self.conn, None
-            try:
-                await conn.close()
-            except sqlite3.Error as exc:
-                log.warning("closing database %s: %s", self.path, exc)
+            async with self._write_lock:  # let the transaction under way finish
+                conn, self.conn = self.conn, None
+                if conn is None:
+                    return
+                try:
+                    await conn.close()
+                except sqlite3.Error as exc:
+                    log.warning("closing database %s: %s", self.path, exc)
 
     async def __aenter__(self) -> Database:
         await self.open()
@@ -161,20 +165,32 @@ class Database:
             )
 
     async def _write(self, what: str, func: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T | None:
-        conn = self.conn
-        if conn is None:
-            return None
-        try:
-            result = await func(conn)
-            await conn.commit()
-            return result
-        except (sqlite3.Error, ValueError) as exc:  # ValueError: closed meanwhile (shutdown)
+        """Run ``func`` as one transaction, alone: other writers wait for the lock, so nothing
+        of theirs is inside this transaction when it commits or rolls back."""
+        async with self._write_lock:
+            conn = self.conn
+            if conn is None:
+                return None
             try:
-                await conn.rollback()
-            except (sqlite3.Error, ValueError):
-                pass
-            self._fail(what, exc)
-            return None
+                await conn.execute("BEGIN IMMEDIATE")
+                result = await func(conn)
+                await conn.execute("COMMIT")
+                return result
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: closed meanwhile (shutdown)
+                await self._rollback(conn)
+                self._fail(what, exc)
+                return None
+            except BaseException:  # cancelled (or a bug) mid-transaction: leave no transaction open
+                await self._rollback(conn)
+                raise
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass
 
     async def _read(self, func: Callable[[aiosqlite.Connection], Awaitable[T]], default: T) -> T:
         conn = self.conn
@@ -309,29 +325,34 @@ class Database:
 
     # ---------------------------------------------------------------- rate limits
 
-    async def add_rate_event(self, user_id: int, at: float) -> None:
+    async def add_rate_event(self, user_id: int, at: float, scope: str = "user") -> None:
+        """One question by ``user_id`` (or, with scope "guild", in server ``user_id``)."""
         await self._write(
             "save the rate-limit event",
-            lambda c: c.execute("INSERT INTO rate_events (user_id, at) VALUES (?, ?)", (user_id, at)),
+            lambda c: c.execute(
+                "INSERT INTO rate_events (user_id, at, scope) VALUES (?, ?, ?)", (user_id, at, scope)
+            ),
         )
 
-    async def rate_events(self, user_id: int, since: float) -> list[float] | None:
+    async def rate_events(self, user_id: int, since: float, scope: str = "user") -> list[float] | None:
         """Times of ``user_id``'s questions after ``since``, oldest first; None if unreadable."""
 
         async def run(conn):
             rows = await (
                 await conn.execute(
-                    "SELECT at FROM rate_events WHERE user_id = ? AND at > ? ORDER BY at", (user_id, since)
+                    "SELECT at FROM rate_events WHERE scope = ? AND user_id = ? AND at > ? ORDER BY at",
+                    (scope, user_id, since),
                 )
             ).fetchall()
             return [r[0] for r in rows]
 
         return await self._read(run, None)
 
-    async def prune_rate_events(self, before: float) -> None:
-        await self._write(
-            "prune rate-limit events", lambda c: c.execute("DELETE FROM rate_events WHERE at <= ?", (before,))
-        )
+    async def prune_rate_events(self, before: float, scope: str | None = None) -> None:
+        sql, params = "DELETE FROM rate_events WHERE at <= ?", (before,)
+        if scope is not None:
+            sql, params = sql + " AND scope = ?", (before, scope)
+        await self._write("prune rate-limit events", lambda c: c.execute(sql, params))
 
     # ---------------------------------------------------------------- threads
 
@@ -396,6 +417,37 @@ class Database:
 
         return await self._write("record the admin action", run)
 
+    async def update_admin_action(
+        self, action_id: int, outcome: str, detail: str | dict | None = None
+    ) -> bool:
+        """Record how an action recorded as ``STARTED`` ended (and its final detail, if given)."""
+        if isinstance(detail, dict):
+            detail = json.dumps(detail, ensure_ascii=False, sort_keys=True)
+        sql, params = "UPDATE admin_actions SET outcome = ? WHERE id = ?", (outcome, action_id)
+        if detail is not None:
+            sql, params = (
+                "UPDATE admin_actions SET outcome = ?, detail = ? WHERE id = ?",
+                (outcome, detail, action_id),
+            )
+        return await self._write("record the admin action", lambda c: c.execute(sql, params)) is not None
+
+    async def mark_interrupted(self, before: float) -> int:
+        """Admin actions still ``STARTED`` and re-index runs still ``RUNNING`` from before ``before``
+        (a previous run of the bot that stopped mid-way): say so. Returns how many."""
+
+        async def run(conn):
+            actions = await conn.execute(
+                "UPDATE admin_actions SET outcome = ? WHERE outcome = ? AND created < ?",
+                (INTERRUPTED, STARTED, before),
+            )
+            runs = await conn.execute(
+                "UPDATE reindex_runs SET outcome = ? WHERE outcome = ? AND finished IS NULL AND started < ?",
+                (INTERRUPTED, RUNNING, before),
+            )
+            return actions.rowcount + runs.rowcount
+
+        return await self._write("mark interrupted admin actions", run) or 0
+
     async def admin_actions(self, limit: int = 20, action: str | None = None) -> list[dict]:
         async def run(conn):
             sql = (
@@ -429,6 +481,31 @@ class Database:
 
         return await self._write("record the re-index", run)
 
+    async def finish_reindex(
+        self,
+        run_id: int | None,
+        *,
+        started: float,
+        finished: float,
+        user_id: int | None,
+        outcome: str,
+        report: dict | str | None,
+    ) -> int | None:
+        """End the run recorded as ``RUNNING`` when it started (recorded anew if that failed)."""
+        if run_id is None:
+            return await self.record_reindex(
+                started=started, finished=finished, user_id=user_id, outcome=outcome, report=report
+            )
+        text = json.dumps(report, ensure_ascii=False) if isinstance(report, dict) else report
+        done = await self._write(
+            "record the re-index",
+            lambda c: c.execute(
+                "UPDATE reindex_runs SET finished = ?, outcome = ?, report = ? WHERE id = ?",
+                (finished, outcome, text, run_id),
+            ),
+        )
+        return run_id if done is not None else None
+
     async def last_reindex(self) -> dict | None:
         async def run(conn):
             row = await (await conn.execute("SELECT * FROM reindex_runs ORDER BY id DESC LIMIT 1")).fetchone()
@@ -442,60 +519,6 @@ class Database:
             return result
 
         return await self._read(run, None)
-
-    async def stats(self, *, top: int = 5, since: float | None = None) -> Stats:
-        """Numbers for /stats: answers and refusals, latency percentiles, votes, top questions."""
-
-        async def run(conn):
-            where, params = ("WHERE created >= ?", (since,)) if since is not None else ("", ())
-            row = await (
-                await conn.execute(
-                    f"SELECT COALESCE(SUM(refused = 0), 0), COALESCE(SUM(refused = 1), 0) FROM answers {where}",
-                    params,
-                )
-            ).fetchone()
-            latencies = [
-                r[0]
-                for r in await (
-                    await conn.execute(
-                        f"SELECT latency_ms FROM answers {where} {'AND' if where else 'WHERE'} latency_ms IS NOT NULL",
-                        params,
-                    )
-                ).fetchall()
-            ]
-            votes = await (
-                await conn.execute(
-                    "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback"
-                    + (" WHERE updated >= ?" if since is not None else ""),
-                    params,
-                )
-            ).fetchone()
-            tops = await (
-                await conn.execute(
-                    f"SELECT lower(question) AS q, COUNT(*) AS n, MAX(question) FROM answers {where}"
-                    " GROUP BY q ORDER BY n DESC, MAX(created) DESC LIMIT ?",
-                    params + (top,),
-                )
-            ).fetchall()
-            backends = await (
-                await conn.execute(
-                    f"SELECT COALESCE(backend, 'unknown'), COUNT(*) FROM answers {where} GROUP BY 1", params
-                )
-            ).fetchall()
-            return Stats(
-                answered=int(row[0]),
-                refused=int(row[1]),
-                latency_p50_ms=percentile(latencies, 50),
-                latency_p95_ms=percentile(latencies, 95),
-                votes_up=int(votes[0]),
-                votes_down=int(votes[1]),
-                top_questions=[(r[2], int(r[1])) for r in tops],
-                by_backend={r[0]: int(r[1]) for r in backends},
-            )
-
-        stats = await self._read(run, Stats())
-        stats.last_reindex = await self.last_reindex()
-        return stats
 
     # ---------------------------------------------------------------- key/value
 

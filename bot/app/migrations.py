@@ -91,5 +91,19 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 4 (issue 15): per-server rate limits share rate_events (scope 'user' or 'guild': user_id then
+    # holds the server's id); per-server /stats and the retention job read by server and by time.
+    """
+    ALTER TABLE rate_events ADD COLUMN scope TEXT NOT NULL DEFAULT 'user';
+    DROP INDEX rate_events_user;
+    CREATE INDEX rate_events_scope ON rate_events(scope, user_id, at);
+    CREATE INDEX rate_events_at ON rate_events(at);
+    CREATE INDEX answers_guild ON answers(guild_id, created);
+    CREATE INDEX answers_latency ON answers(latency_ms, created, guild_id);  -- percentiles: ranks in order, no sort
+    CREATE INDEX feedback_updated ON feedback(updated);
+    CREATE INDEX thread_history_created ON thread_history(created);
+    CREATE INDEX threads_created ON threads(created);
+    CREATE INDEX reindex_runs_started ON reindex_runs(started);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

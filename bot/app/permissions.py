@@ -1,11 +1,22 @@
-"""Who may run the admin commands, checked at run time.
+"""Who may run the admin commands, checked at run time, in ONE place (``admin_only``).
 
-An admin is a member with Manage Server (or Administrator) in the server the command is used in,
-a member holding one of ``ADMIN_ROLE_IDS``, or a user listed in ``ADMIN_USER_IDS``. Admin
-commands are also registered with ``default_permissions(manage_guild=True)`` so Discord hides them
-from other members — but server owners can change that default, so every admin command checks
-again here. Anyone else gets an ephemeral "not allowed" and nothing else happens (the attempt is
-recorded in the admin log, as every admin action is).
+The bot serves one shared corpus to every server it is in, so rights over that corpus cannot come
+from any server's own permissions: the owner of any server that invites the bot has Manage
+Server there. Two levels (docs/SECURITY.md):
+
+- **Trusted** (``is_admin``; every command that changes the corpus, re-indexes, or shows figures
+  of all servers): a user listed in ``ADMIN_USER_IDS`` anywhere, or — only in a server listed in
+  ``ADMIN_GUILD_IDS`` — a member with Manage Server (or Administrator) or one of
+  ``ADMIN_ROLE_IDS``. With no ``ADMIN_GUILD_IDS``, only ``ADMIN_USER_IDS``.
+- **Server admin** (``is_server_admin``; ``/stats``): the above, or a member with Manage Server
+  or an admin role in the server the command is used in. Outside the admin servers, /stats
+  shows that server's own figures only (``stats_scope``).
+
+Admin commands are also registered with ``default_permissions(manage_guild=True)`` so Discord
+hides them from other members — but server owners can change that default, so every admin
+command checks again here. Anyone else gets an ephemeral "not allowed" and nothing else happens
+(the attempt is recorded in the admin log, as every admin action is). New admin commands get all
+of this by using ``@admin_only()``.
 """
 
 from __future__ import annotations
@@ -18,8 +29,9 @@ from discord import app_commands
 log = logging.getLogger(__name__)
 
 NOT_ALLOWED = (
-    "Sorry, you're not allowed to use this command. It's for server admins "
-    "(Manage Server permission, or a role or user the bot's operator configured)."
+    "Sorry, you're not allowed to use this command here. It's for the bot's admins: members with "
+    "Manage Server (or a role the bot's operator configured) in the bot's admin servers, or users "
+    "the operator configured."
 )
 
 
@@ -28,7 +40,8 @@ class NotAllowed(app_commands.CheckFailure):
 
 
 def admin_reason(user, permissions: discord.Permissions | None, settings) -> str | None:
-    """Why ``user`` is an admin ("user id", "role", "manage server"), or None if they are not."""
+    """Why ``user`` is an admin of the server ``permissions`` were resolved in ("user id", "role",
+    "manage server"), or None. Whether that server is trusted is ``trusted_reason``'s business."""
     if user is None:
         return None
     if getattr(user, "id", None) in set(settings.admin_user_ids or ()):
@@ -65,8 +78,33 @@ def interaction_permissions(interaction: discord.Interaction) -> discord.Permiss
     return getattr(interaction, "permissions", None)
 
 
+def is_admin_guild(guild_id: int | None, settings) -> bool:
+    return guild_id is not None and guild_id in set(getattr(settings, "admin_guild_ids", None) or ())
+
+
+def trusted_reason(interaction: discord.Interaction, settings) -> str | None:
+    """Why the user may act on the shared corpus here, or None: ADMIN_USER_IDS anywhere; server
+    rights (Manage Server, admin roles) only in ADMIN_GUILD_IDS."""
+    reason = admin_reason(interaction.user, interaction_permissions(interaction), settings)
+    if reason == "user id" or (reason is not None and is_admin_guild(interaction.guild_id, settings)):
+        return reason
+    return None
+
+
 def is_admin(interaction: discord.Interaction, settings) -> bool:
+    """Trusted with the shared corpus (and with figures of every server)."""
+    return trusted_reason(interaction, settings) is not None
+
+
+def is_server_admin(interaction: discord.Interaction, settings) -> bool:
+    """An admin of the server the command is used in (trusted or not)."""
     return admin_reason(interaction.user, interaction_permissions(interaction), settings) is not None
+
+
+def stats_scope(interaction: discord.Interaction, settings) -> int | None:
+    """Whose figures /stats may show: None (every server) to the trusted in an admin server or
+    to ADMIN_USER_IDS, else the asking server's id."""
+    return None if is_admin(interaction, settings) else interaction.guild_id
 
 
 async def deny(interaction: discord.Interaction, action: str) -> None:
@@ -94,12 +132,15 @@ async def deny(interaction: discord.Interaction, action: str) -> None:
         )
 
 
-def admin_only():
-    """An app command check: admins pass; anyone else is told "not allowed" and nothing runs."""
+def admin_only(*, any_server: bool = False):
+    """An app command check: the trusted admins (``is_admin``) pass — with ``any_server``, any
+    server's own admins too (``is_server_admin``; the command must then limit itself to that
+    server, as /stats does with ``stats_scope``). Anyone else is told "not allowed", the attempt
+    is recorded, and nothing runs."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
         settings = interaction.client.settings
-        if is_admin(interaction, settings):
+        if (is_server_admin if any_server else is_admin)(interaction, settings):
             return True
         command = interaction.command
         await deny(interaction, command.name if command is not None else "admin")

@@ -8,9 +8,12 @@ carry, in further messages; it is split between sentences (after a citation mark
 inside one, and a single over-long sentence is split at a space, keeping its marker at its end.
 
 Text from users and articles is neutralised: ``@`` is followed by a zero-width space (no
-``@everyone``/``@here`` highlight) and markdown characters are backslash-escaped, which
+``@everyone``/``@here`` highlight), markdown characters are backslash-escaped, which
 Discord displays as the plain character (no code fences, no ``<@id>`` mentions, no masked links,
-no headings). Messages are also sent with ``AllowedMentions.none()``; this is the second guard.
+no headings), and a zero-width space after a link's ``scheme:`` keeps ``https://…`` from being
+made clickable (the address stays readable; a model's answer cannot carry a working link, and
+neither can an article's quote). Messages are also sent with ``AllowedMentions.none()``; this is
+the second guard.
 
 Lengths are counted in UTF-16 code units (an emoji counts 2), which is never less than the
 count Discord applies, so "within limits" here is within limits there.
@@ -71,6 +74,7 @@ _ESCAPED = frozenset("\\*_~|`<(")
 _LINE_START_CHARS = frozenset("#>-+.")
 _LINE_START = re.compile(r"(^|\n)([ \t]*)(?:([#>+-])|(\d+)\.)")
 _CONTROL = {"Cc"}
+_LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=/)")  # Discord links scheme:// and scheme:/
 
 
 def _escape_char(ch: str) -> str:
@@ -82,8 +86,14 @@ def _escape_char(ch: str) -> str:
 
 
 def _cost(ch: str) -> int:
-    """An upper bound of the escaped length of ``ch`` (line-start escapes included)."""
-    return dlen(_escape_char(ch)) + (1 if ch in _LINE_START_CHARS else 0)
+    """An upper bound of the escaped length of ``ch`` (line-start escapes and an unlinking
+    zero-width space after a colon included)."""
+    return dlen(_escape_char(ch)) + (1 if ch in _LINE_START_CHARS or ch == ":" else 0)
+
+
+def unlink(text: str) -> str:
+    """``https://x`` → ``https:\u200b//x``: shown the same, never made a clickable link."""
+    return _LINK_SCHEME.sub(lambda m: m.group(1) + ":" + ZWSP, text)
 
 
 def clean_text(text: str, *, single_line: bool = False) -> str:
@@ -106,13 +116,13 @@ def _escape_line_start(match: re.Match) -> str:
 
 def escape(text: str) -> str:
     """Markdown- and mention-safe text that Discord displays exactly as ``text``."""
-    return _LINE_START.sub(_escape_line_start, "".join(_escape_char(ch) for ch in text))
+    return unlink(_LINE_START.sub(_escape_line_start, "".join(_escape_char(ch) for ch in text)))
 
 
 def neutralize_mentions(text: str) -> str:
     """For places that show little or no markdown (embed titles, thread names): no @-highlights,
     no <@id>, and no backticks (shown as the look-alike ˋ) that could open a code span."""
-    text = text.replace("@", "@" + ZWSP).replace("`", "ˋ")
+    text = unlink(text.replace("@", "@" + ZWSP).replace("`", "ˋ"))
     return re.sub(r"<(?=[@#:at]|/)", "<" + ZWSP, text)
 
 
@@ -144,7 +154,7 @@ def fit_escaped(text: str, limit: int) -> str:
 
 
 def _plain_cost(ch: str) -> int:
-    return dlen(ch) + (1 if ch in "@<" else 0)  # what neutralize_mentions may add
+    return dlen(ch) + (1 if ch in "@<:" else 0)  # what neutralize_mentions may add
 
 
 def fit_plain(text: str, limit: int) -> str:
@@ -261,6 +271,7 @@ _HOW_IT_FAILED = {
     CheckFailure.INVALID_MARKER: "cites a source it was not given",
     CheckFailure.FAKE_QUOTE: "quotes words its source does not contain",
     CheckFailure.UNSUPPORTED: "is not supported by the source it cites",
+    CheckFailure.FOREIGN_LINK: "adds a link or mention its source does not have",
 }
 
 

@@ -297,7 +297,9 @@ def check_database(settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.settings import Settings
+    from pydantic import ValidationError
+
+    from bot.settings import Settings, describe_error
 
     args = build_parser().parse_args(argv)
     overrides = {}
@@ -307,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides["data_dir"] = args.data
     try:
         settings = Settings(**overrides)
-    except Exception as exc:  # pydantic.ValidationError: say which setting is wrong
-        print(f"error: invalid settings: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    except ValidationError as exc:  # which setting is wrong and why, never the values (the token!)
+        print(f"error: invalid settings:\n{describe_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # e.g. pydantic-settings cannot parse a value: name the kind, not the value
+        print(f"error: invalid settings ({type(exc).__name__}; check .env.example)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     configure_logging(settings.log_level if args.command == "run" else "WARNING")
     started = time.perf_counter()
     from index.pg import DatabaseUnavailable

@@ -26,6 +26,7 @@ async def env(tmp_path, embed_model):
         _env_file=None,
         corpus_dir=corpus,
         data_dir=tmp_path / "data",
+        admin_guild_ids=[100],  # the fakes' server: Manage Server and roles count only in admin servers
         admin_role_ids=[ADMIN_ROLE],
         admin_user_ids=[ADMIN_USER],
         max_attachment_bytes=5_000,

@@ -20,7 +20,7 @@ import pytest
 
 from bot.answering import Answer, CheckFailure, Fallback, FallbackKind
 from bot.answering.generative import StreamedSentence
-from bot.answering.service import AnswerService
+from bot.answering.service import Admission, AnswerService
 from bot.app.client import NegotiationsBot
 from bot.app.cogs.ask import EDIT_INTERVAL_S, MSG_ERROR, NO_PINGS, AskCog
 from bot.app.cogs.feedback import parse_feedback_custom_id
@@ -53,7 +53,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     """The loop's clock jumps ahead to the next timer instead of waiting for it. Everything on the
     loop (asyncio.sleep, asyncio.wait timeouts, loop.time()) sees one consistent clock; work in
     threads (the database) still takes real time, during which the clock may jump — harmless here,
-    since nothing in these tests waits for a thread with a timeout."""
+    since nothing in these tests waits for a thread with a timeout (the one test answering in a
+    thread turns the answer deadline off)."""
 
     def __init__(self):
         self.virtual_now = 0.0
@@ -102,7 +103,7 @@ class ScriptedStreamer:
     def finished(self) -> bool:
         return self.yielded == len(self.script)
 
-    async def astream(self, question, history=None, executor=None):
+    async def astream(self, question, history=None, executor=None, deadline=None):
         for delay, item in self.script:
             await asyncio.sleep(delay)
             self.yielded += 1
@@ -339,7 +340,8 @@ def test_extractive_answers_are_not_streamed(make_settings, seed_answerer):
         settings = make_settings()
         bot = NegotiationsBot(
             settings,
-            service=AnswerService(seed_answerer),
+            # no answer deadline: on the virtual clock it would pass at once while a thread works
+            service=AnswerService(seed_answerer, admission=Admission(timeout_s=None)),
             db=Database(settings.database_path),
             sync_commands=False,
         )

@@ -28,8 +28,9 @@ _UNESCAPE = re.compile(r"\\([\\*_~|`<(#>+.-])")
 
 
 def unescape(text: str) -> str:
-    """What Discord displays for our escaped text (backslash escapes and the ZWSP after @ removed)."""
-    return _UNESCAPE.sub(r"\1", text).replace("@" + ZWSP, "@")
+    """What Discord displays for our escaped text (backslash escapes and the ZWSPs after @ and a
+    link's scheme removed)."""
+    return _UNESCAPE.sub(r"\1", text).replace("@" + ZWSP, "@").replace(":" + ZWSP, ":")
 
 
 def all_text(messages) -> list[str]:

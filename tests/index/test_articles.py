@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -96,14 +97,14 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
     # Tests run as root in CI, where chmod 000 does not stop reads: make the read itself fail.
     _write(tmp_path / "ok.txt", b"Fine article.")
     _write(tmp_path / "locked.txt", b"Secret article.")
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def read_bytes(self):
-        if self.name == "locked.txt":
+    def open_file(path, *args, **kwargs):  # the reader opens files with os.open (no links followed)
+        if Path(path).name == "locked.txt":
             raise PermissionError(13, "Permission denied")
-        return real_read_bytes(self)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_file)
     load = load_corpus(tmp_path)
     assert [a.doc_id for a in load.articles] == ["ok.txt"]
     assert dict(load.skipped)["locked.txt"] == "cannot be read: permission denied"

@@ -2,8 +2,11 @@
 (anyone).
 
 Admin commands are registered with ``default_permissions(manage_guild=True)`` (hidden from other
-members by default) and checked again at run time by ``bot.app.permissions.admin_only``. Every admin
-action — and every refused attempt — is recorded in the database: who, what, when, outcome.
+members by default) and checked again at run time by ``bot.app.permissions.admin_only``: only the
+trusted admins may change the corpus; /stats is open to any server's admins and shows them their
+own server's figures. Every admin action — and every refused attempt — is recorded in the
+database: who, what, when, outcome; work is recorded as "started" when it is claimed and updated
+when it ends, so a crash mid-way still leaves its row.
 
 One re-index at a time, in any process: a second request is told one is running, with its
 progress. The admin's (ephemeral) message is edited with the progress at most once every
@@ -34,7 +37,9 @@ from bot.app.admin_render import (
     render_summary,
     source_entries,
 )
-from bot.app.permissions import NotAllowed, admin_only, deny, is_admin
+from bot.app.db import RUNNING, STARTED
+from bot.app.permissions import NotAllowed, admin_only, deny, is_admin, stats_scope
+from bot.app.ratelimit import too_often
 from bot.app.render import clean_text, fit_escaped, render_notice
 from index.articles import CorpusError
 from index.intake import SaveOutcome, UploadRejected, check_size, check_upload, safe_filename, save_upload
@@ -99,13 +104,22 @@ class AdminCog(commands.Cog):
         return min(self.settings.max_attachment_bytes, self.settings.max_article_bytes)
 
     async def record(
-        self, interaction: discord.Interaction, action: str, detail: dict | None, outcome: str
-    ) -> None:
-        """Record an admin action: who (the interaction's user), what, where, how it went (when: now)."""
+        self,
+        interaction: discord.Interaction,
+        action: str,
+        detail: dict | None,
+        outcome: str,
+        *,
+        action_id: int | None = None,
+    ) -> int | None:
+        """Record an admin action: who (the interaction's user), what, where, how it went (when:
+        now). With ``action_id`` (its "started" row), that row is updated instead. Returns the id."""
         user_id = interaction.user.id
         detail = {"guild_id": interaction.guild_id, "channel_id": interaction.channel_id} | (detail or {})
         log.info("admin action: user=%s action=%s outcome=%s", user_id, action, outcome)
-        await self.bot.db.record_admin_action(user_id, action, detail, outcome)
+        if action_id is not None and await self.bot.db.update_admin_action(action_id, outcome, detail):
+            return action_id
+        return await self.bot.db.record_admin_action(user_id, action, detail, outcome)
 
     def busy_message(self) -> str | None:
         """Why a re-index cannot start now, or None if it can."""
@@ -151,6 +165,11 @@ class AdminCog(commands.Cog):
 
         editor = asyncio.create_task(self._edit_progress(interaction, state, title, who))
         started = time.time()
+        # Claimed: say so before the work, so a crash mid-way leaves a trace (see mark_interrupted).
+        action_id = await self.record(interaction, action, detail, STARTED)
+        run_id = await self.bot.db.record_reindex(
+            started=started, finished=None, user_id=interaction.user.id, outcome=RUNNING, report=None
+        )
         report, error, outcome = None, None, "failed"
         try:
             report = await self.bot.service.reindex(progress)
@@ -159,6 +178,8 @@ class AdminCog(commands.Cog):
             error, outcome = busy_text(exc.status), "refused: already running"
         except CorpusError as exc:
             error = f"The corpus cannot be indexed: {exc}"
+        except TimeoutError as exc:  # REINDEX_TIMEOUT_S: the build stopped; the old version keeps serving
+            error, outcome = f"The re-index took too long and was stopped ({exc}).", "failed: timed out"
         except Exception as exc:  # logged with its traceback; the old version keeps serving
             log.exception("re-index from Discord failed")
             error = f"The re-index failed ({type(exc).__name__}: {exc})."
@@ -179,8 +200,13 @@ class AdminCog(commands.Cog):
         if not await self._edit(interaction, content=None, embed=embed, view=None):
             await self._fallback_send(interaction, embed)
         summary = report.to_json() if report is not None else error
-        await self.bot.db.record_reindex(
-            started=started, finished=finished, user_id=interaction.user.id, outcome=outcome, report=summary
+        await self.bot.db.finish_reindex(
+            run_id,
+            started=started,
+            finished=finished,
+            user_id=interaction.user.id,
+            outcome=outcome,
+            report=summary,
         )
         counts = (
             {k: len(getattr(report, k)) for k in ("added", "changed", "removed", "unchanged")}
@@ -188,7 +214,7 @@ class AdminCog(commands.Cog):
             if report is not None
             else {"error": error}
         )
-        await self.record(interaction, action, (detail or {}) | counts, outcome)
+        await self.record(interaction, action, (detail or {}) | counts, outcome, action_id=action_id)
         return report
 
     async def _edit_progress(self, interaction, state: ProgressState, title: str, who: str | None) -> None:
@@ -269,40 +295,46 @@ class AdminCog(commands.Cog):
             await self._reject_upload(interaction, file.filename, exc, detail)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        started = await self.record(interaction, "add-article", detail, STARTED)
         try:
             data = await file.read()
         except (discord.HTTPException, discord.NotFound) as exc:
             await self._edit(
                 interaction, content=render_notice(f"Couldn't download the attachment ({exc}); try again.")
             )
-            await self.record(interaction, "add-article", detail, "failed: download")
+            await self.record(interaction, "add-article", detail, "failed: download", action_id=started)
             return
         try:
             upload = check_upload(file.filename, data, limit)
             result = await asyncio.to_thread(save_upload, upload, self.settings.corpus_dir, False)
         except UploadRejected as exc:
-            await self._reject_upload(interaction, file.filename, exc, detail)
+            await self._reject_upload(interaction, file.filename, exc, detail, action_id=started)
             return
         detail |= {"saved_as": upload.filename, "sha256": upload.sha256}
         if result.outcome is SaveOutcome.EXISTS:
             view = ConfirmReplaceView(self, interaction, upload, detail)
             text = _with_warnings(result.message, result.warnings)
             await self._edit(interaction, content=render_notice(text), view=view)
-            await self.record(interaction, "add-article", detail, "awaiting confirmation: file exists")
+            outcome = "awaiting confirmation: file exists"
+            await self.record(interaction, "add-article", detail, outcome, action_id=started)
             return
-        await self.after_save(interaction, upload, result, detail)
+        await self.after_save(interaction, upload, result, detail, action_id=started)
 
-    async def _reject_upload(self, interaction, filename, exc: UploadRejected, detail: dict) -> None:
+    async def _reject_upload(
+        self, interaction, filename, exc: UploadRejected, detail: dict, *, action_id: int | None = None
+    ) -> None:
         text = render_notice(f"Can't add that file: {exc}.")
         if interaction.response.is_done():
             await self._edit(interaction, content=text)
         else:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
-        await self.record(interaction, "add-article", detail, f"rejected: {exc}")
+        await self.record(interaction, "add-article", detail, f"rejected: {exc}", action_id=action_id)
 
-    async def after_save(self, interaction, upload, result, detail: dict) -> None:
+    async def after_save(
+        self, interaction, upload, result, detail: dict, *, action_id: int | None = None
+    ) -> None:
         """Saved (or replaced, or already identical): record it, then index it incrementally."""
-        await self.record(interaction, "add-article", detail, result.outcome.value)
+        await self.record(interaction, "add-article", detail, result.outcome.value, action_id=action_id)
         note = _with_warnings(result.message, result.warnings)
         state = self.claim()
         if state is None:
@@ -331,6 +363,8 @@ class AdminCog(commands.Cog):
 
     @app_commands.command(name="sources", description="List the news articles the bot answers from")
     async def sources(self, interaction: discord.Interaction) -> None:
+        if await too_often(interaction):
+            return
         version = self.library.version
         if version is None:
             await interaction.response.send_message(
@@ -354,18 +388,25 @@ class AdminCog(commands.Cog):
     )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_only(any_server=True)  # any server's admins: outside the admin servers, their own figures
     async def stats(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        stats = await self.bot.db.stats()
+        scope = stats_scope(interaction, self.settings)
+        days = self.settings.stats_window_days
+        stats = await self.bot.db.stats(since=time.time() - days * 86400, guild_id=scope)
         last_report = await asyncio.to_thread(self.library.store.last_report)
         embed = render_stats(
-            stats, index_version=self.library.version, last_report=last_report, last_run=stats.last_reindex
+            stats,
+            index_version=self.library.version,
+            last_report=last_report,
+            # who re-indexed is the operators' business, not every server's
+            last_run=stats.last_reindex if scope is None else None,
+            scope=f"{'All servers' if scope is None else 'This server only'} · last {days:g} days",
         )
         if not self.bot.db.available:
             embed.description = "The database is unavailable, so these numbers are empty (see the bot's log)."
         await self._edit(interaction, embed=embed)
-        await self.record(interaction, "stats", None, "ok")
+        await self.record(interaction, "stats", {"scope": "all" if scope is None else "server"}, "ok")
 
     # ---------------------------------------------------------------- errors
 
@@ -445,13 +486,16 @@ class ConfirmReplaceView(discord.ui.View):
         await interaction.response.edit_message(
             content=render_notice(f"Replacing {self.upload.filename}…"), view=None
         )
+        started = await self.cog.record(interaction, "add-article", self.detail, STARTED)
         try:
             result = await asyncio.to_thread(save_upload, self.upload, self.cog.settings.corpus_dir, True)
         except UploadRejected as exc:
             await self.cog._edit(interaction, content=render_notice(f"Can't replace it: {exc}."))
-            await self.cog.record(interaction, "add-article", self.detail, f"rejected: {exc}")
+            await self.cog.record(
+                interaction, "add-article", self.detail, f"rejected: {exc}", action_id=started
+            )
             return
-        await self.cog.after_save(interaction, self.upload, result, self.detail)
+        await self.cog.after_save(interaction, self.upload, result, self.detail, action_id=started)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
@@ -497,11 +541,15 @@ class SourcesView(discord.ui.View):
 
     @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        if await too_often(interaction):
+            return
         self.page = max(0, self.page - 1)
         await self._show(interaction)
 
     @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        if await too_often(interaction):
+            return
         self.page = min(self.pages - 1, self.page + 1)
         await self._show(interaction)
 

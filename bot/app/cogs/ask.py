@@ -2,9 +2,13 @@
 threads the bot opens for a conversation.
 
 Order for every question: the cheap checks first (the question itself, the index being loaded,
-the asker's rate limit) — answered at once and, for /ask, ephemerally, before deferring — then
-defer, answer in the service's threads (never on the event loop), store, and send the embeds
-with the 👍/👎 buttons.
+admission control's room, the asker's and the server's rate limits) — answered at once and, for
+/ask, ephemerally, before deferring — then defer, answer in the service's threads (never on the
+event loop), store, and send the embeds with the 👍/👎 buttons. For messages, the channel
+allow-list and the rate limits come before anything that costs a database read or a Discord API
+call (is this the bot's thread? a reply to which message?), and a notice ("rate limited",
+"invalid", "busy"…) is posted at most once per user, kind and RATE_LIMIT_SECONDS: a flood of
+@mentions gets one public reply, not one each.
 
 Generated answers (ANSWER_BACKEND=openai | llamacpp) stream: the message is written as the
 model's sentences pass verification — the deferred /ask message is edited, a mention's reply is
@@ -18,26 +22,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answering import Answer, QuestionError, clean_question, contextualize
+from bot.answering import Answer, AnswerBusy, AnswerTimeout, QuestionError, clean_question, contextualize
 from bot.app.cogs.feedback import feedback_view
 from bot.app.markup import strip_markup
 from bot.app.pacing import paced
+from bot.app.ratelimit import format_wait
 from bot.app.render import fit_plain, render_answer, render_notice
+from bot.app.replies import NO_PINGS, ChannelReply, InteractionReply, Outcome
 
 log = logging.getLogger(__name__)
 
-# Also set on the client; passed on every send as well, so no code path can forget it.
-NO_PINGS = discord.AllowedMentions.none()
 HISTORY_TURNS = 6
 THREAD_NAME_MAX = 90
 THREAD_ARCHIVE_MINUTES = 1440
@@ -49,14 +52,11 @@ MSG_LOADING = "I'm still loading the article index — try again in a moment."
 MSG_UNAVAILABLE = "The article index isn't available right now (it failed to load; the cause is in the bot's log). Please try again later."
 MSG_CLOSING = "I'm restarting — please ask again in a minute."
 MSG_ERROR = "Sorry — something went wrong while answering. The cause was logged; please try again."
-
-
-def format_wait(seconds: float) -> str:
-    seconds = max(1, math.ceil(seconds))
-    if seconds < 90:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
-    return f"{minutes} minutes"
+MSG_BUSY = "I'm busy answering other questions right now — please try again in a moment."
+MSG_TIMEOUT = "Sorry — that took too long to answer. Please try again in a moment."
+THREAD_CACHE_MAX = (
+    10_000  # thread ids remembered as the bot's (or not), to spare a database read each message
+)
 
 
 def rate_limit_message(limit: int, window: float, wait: float) -> str:
@@ -66,143 +66,11 @@ def rate_limit_message(limit: int, window: float, wait: float) -> str:
     )
 
 
-@dataclass
-class Outcome:
-    """What became of one question (for the log line and the tests)."""
-
-    via: str
-    user_id: int
-    status: str  # answered | refused | invalid | rate_limited | loading | unavailable | error
-    answer: Answer | None = None
-    answer_id: int | None = None
-    notice: str | None = None
-    latency_ms: float = 0.0
-    drafts: int = 0  # edits showing a streamed answer so far (generated answers)
-    first_draft_ms: float | None = None  # when the first verified sentence was shown
-
-    def log(self) -> None:
-        log.info(
-            "question via=%s user=%s outcome=%s latency_ms=%.0f backend=%s citations=%d answer_id=%s drafts=%d first_draft_ms=%s",
-            self.via,
-            self.user_id,
-            self.status,
-            self.latency_ms,
-            getattr(self.answer, "backend", "-") if self.answer else "-",
-            len(self.answer.citations) if self.answer else 0,
-            self.answer_id,
-            self.drafts,
-            "-" if self.first_draft_ms is None else f"{self.first_draft_ms:.0f}",
-        )
-
-
-class Reply:
-    """Where one answer goes. ``draft`` shows a streamed answer so far (the first message, created
-    or edited); ``send`` sends the final messages — the first replaces the draft, if there is one —
-    and ``notice`` a message of ours, also in place of a draft. Without drafts (extractive
-    answers) it sends exactly what it always did: new messages, no edits."""
-
-    def __init__(self, outcome: Outcome, started: float):
-        self.outcome, self.started = outcome, started
-        self.drafted = False  # a draft is showing, to be replaced by the final answer
-        self.drafting = True  # False after an edit failed: the final answer is still sent
-
-    async def draft(self, embeds: list[discord.Embed]) -> None:
-        if not self.drafting:
-            return
-        try:
-            await self._draft(embeds)
-            self.drafted = True
-            self.outcome.drafts += 1
-            if self.outcome.first_draft_ms is None:
-                self.outcome.first_draft_ms = (time.perf_counter() - self.started) * 1000
-        except discord.HTTPException as exc:
-            self.drafting = False
-            log.warning("could not show the answer so far (%s); it is sent when complete", exc)
-
-    async def send(self, i: int, embeds: list[discord.Embed], view) -> discord.Message:
-        if i == 0 and self.drafted:
-            try:
-                return await self._replace(embeds=embeds, view=view, allowed_mentions=NO_PINGS)
-            except discord.NotFound:  # the draft was deleted meanwhile: send the answer anew
-                self.drafted = False
-        return await self._send(i, embeds, view)
-
-    async def notice(self, text: str) -> None:
-        if self.drafted:
-            with contextlib.suppress(discord.NotFound):
-                await self._replace(content=render_notice(text), embeds=[], allowed_mentions=NO_PINGS)
-                return
-        await self._notice(render_notice(text))
-
-    async def _draft(self, embeds: list[discord.Embed]) -> None:
-        raise NotImplementedError
-
-    async def _replace(self, **fields) -> discord.Message:
-        raise NotImplementedError
-
-    async def _send(self, i: int, embeds: list[discord.Embed], view) -> discord.Message:
-        raise NotImplementedError
-
-    async def _notice(self, text: str) -> None:
-        raise NotImplementedError
-
-
-class InteractionReply(Reply):
-    """Follow-ups of a deferred interaction; drafts edit the deferred ("thinking") message."""
-
-    def __init__(self, interaction: discord.Interaction, outcome: Outcome, started: float):
-        super().__init__(outcome, started)
-        self.interaction = interaction
-
-    async def _draft(self, embeds):
-        await self.interaction.edit_original_response(embeds=embeds, allowed_mentions=NO_PINGS)
-
-    async def _replace(self, **fields):
-        return await self.interaction.edit_original_response(**fields)
-
-    async def _send(self, i, embeds, view):
-        return await self.interaction.followup.send(
-            embeds=embeds, view=view, wait=True, allowed_mentions=NO_PINGS
-        )
-
-    async def _notice(self, text):
-        await self.interaction.followup.send(text, allowed_mentions=NO_PINGS)
-
-
-class ChannelReply(Reply):
-    """Messages in a channel or thread (the first replying to ``reference``); drafts are the first
-    message, sent with the first sentence and then edited."""
-
-    def __init__(self, target, reference: discord.Message | None, outcome: Outcome, started: float):
-        super().__init__(outcome, started)
-        self.target, self.reference = target, reference
-        self.message: discord.Message | None = None
-
-    async def _draft(self, embeds):
-        if self.message is None:
-            self.message = await self.target.send(
-                embeds=embeds, reference=self.reference, mention_author=False, allowed_mentions=NO_PINGS
-            )
-        else:
-            await self.message.edit(embeds=embeds, allowed_mentions=NO_PINGS)
-
-    async def _replace(self, **fields):
-        return await self.message.edit(**fields)
-
-    async def _send(self, i, embeds, view):
-        kwargs = {"view": view} if view is not discord.utils.MISSING else {}
-        return await self.target.send(
-            embeds=embeds,
-            reference=self.reference if i == 0 else None,
-            mention_author=False,
-            allowed_mentions=NO_PINGS,
-            **kwargs,
-        )
-
-    async def _notice(self, text):
-        await self.target.send(
-            text, reference=self.reference, mention_author=False, allowed_mentions=NO_PINGS
-        )
+def server_limit_message(limit: int, window: float, wait: float) -> str:
+    return (
+        f"This server has reached its limit of {limit} question{'s' if limit != 1 else ''} per "
+        f"{format_wait(window)}. Please try again in {format_wait(wait)}."
+    )
 
 
 class AskCog(commands.Cog):
@@ -213,10 +81,14 @@ class AskCog(commands.Cog):
         # message is edited (bot.app.pacing.paced; both replaceable in tests).
         self.edit_interval_s = EDIT_INTERVAL_S
         self.pacer = paced
+        self._threads: OrderedDict[int, bool] = OrderedDict()  # thread id -> is one of the bot's
+        self._noticed: dict[tuple[int, str], float] = {}  # (user, kind) -> when last told, monotonic
 
     # ---------------------------------------------------------------- shared steps
 
-    async def precheck(self, raw: str, user_id: int) -> tuple[str | None, str | None, str | None]:
+    async def precheck(
+        self, raw: str, user_id: int, guild_id: int | None = None
+    ) -> tuple[str | None, str | None, str | None]:
         """(cleaned question, notice, status): a notice means the question is not answered."""
         try:
             question = clean_question(strip_markup(raw), self.settings.max_question_chars)
@@ -227,14 +99,41 @@ class AskCog(commands.Cog):
         state = self.bot.index_state()
         if state != "ready":
             return None, (MSG_LOADING if state == "loading" else MSG_UNAVAILABLE), state
-        wait = await self.bot.limiter.hit(user_id)
+        if getattr(self.bot.service, "full", False):  # before using up anyone's question
+            return None, MSG_BUSY, "busy"
+        limiter = self.bot.limiter
+        wait = await limiter.hit(user_id)
         if wait > 0:
-            return (
-                None,
-                rate_limit_message(self.bot.limiter.limit, self.bot.limiter.window, wait),
-                "rate_limited",
-            )
+            return None, rate_limit_message(limiter.limit, limiter.window, wait), "rate_limited"
+        server = getattr(self.bot, "guild_limiter", None)
+        if server is not None and guild_id is not None:
+            wait = await server.hit(guild_id)
+            if wait > 0:
+                return None, server_limit_message(server.limit, server.window, wait), "server_limited"
         return question, None, None
+
+    async def limited_for(self, user_id: int, guild_id: int | None) -> str | None:
+        """The rate-limit notice this user or server would get now (without using anything up)."""
+        limiter, server = self.bot.limiter, getattr(self.bot, "guild_limiter", None)
+        wait = await limiter.retry_after(user_id)
+        if wait > 0:
+            return rate_limit_message(limiter.limit, limiter.window, wait)
+        if server is not None and guild_id is not None:
+            wait = await server.retry_after(guild_id)
+            if wait > 0:
+                return server_limit_message(server.limit, server.window, wait)
+        return None
+
+    def may_notify(self, user_id: int, kind: str) -> bool:
+        """At most one public notice per user and kind per RATE_LIMIT_SECONDS (True: send it)."""
+        now, window = time.monotonic(), self.settings.rate_limit_seconds
+        if len(self._noticed) > THREAD_CACHE_MAX:  # bounded: forget the expired ones
+            self._noticed = {k: t for k, t in self._noticed.items() if now - t < window}
+        last = self._noticed.get((user_id, kind))
+        if last is not None and now - last < window:
+            return False
+        self._noticed[(user_id, kind)] = now
+        return True
 
     async def compute(
         self,
@@ -255,6 +154,14 @@ class AskCog(commands.Cog):
                 answer = await self.bot.service.ask(question, history)
         except QuestionError as exc:
             outcome.status, outcome.notice = "invalid", str(exc)
+            return None
+        except AnswerBusy as exc:  # admission control turned it away
+            log.info("answer not started (via %s, user %s): busy: %s", outcome.via, outcome.user_id, exc)
+            outcome.status, outcome.notice = "busy", MSG_BUSY
+            return None
+        except AnswerTimeout as exc:
+            log.warning("answer timed out (via %s, user %s): %s", outcome.via, outcome.user_id, exc)
+            outcome.status, outcome.notice = "timed_out", MSG_TIMEOUT
             return None
         except Exception:
             log.exception("answering a question failed (via %s, user %s)", outcome.via, outcome.user_id)
@@ -346,7 +253,7 @@ class AskCog(commands.Cog):
     async def ask(self, interaction: discord.Interaction, question: str) -> None:
         started = time.perf_counter()
         outcome = Outcome("slash", interaction.user.id, "answered")
-        cleaned, notice, status = await self.precheck(question, interaction.user.id)
+        cleaned, notice, status = await self.precheck(question, interaction.user.id, interaction.guild_id)
         if notice is not None:
             outcome.status, outcome.notice = status, notice
             await interaction.response.send_message(
@@ -440,6 +347,31 @@ class AskCog(commands.Cog):
             return False, None
         return True, await self.bot.db.answer_for_message(resolved.id)
 
+    async def is_bot_thread(self, thread_id: int) -> bool:
+        """Whether the bot opened this thread (remembered, so each message costs no database read)."""
+        known = self._threads.get(thread_id)
+        if known is not None:
+            self._threads.move_to_end(thread_id)
+            return known
+        found = await self.bot.db.is_bot_thread(thread_id)
+        if found or self.bot.db.available:  # "no" is remembered only when the database could say
+            self._remember_thread(thread_id, found)
+        return found
+
+    def _remember_thread(self, thread_id: int, is_ours: bool) -> None:
+        self._threads[thread_id] = is_ours
+        self._threads.move_to_end(thread_id)
+        while len(self._threads) > THREAD_CACHE_MAX:
+            self._threads.popitem(last=False)
+
+    async def notify(self, message: discord.Message, notice: str, kind: str) -> bool:
+        """Reply publicly with ``notice`` unless this user got one of this kind within the window."""
+        if not self.may_notify(message.author.id, kind):
+            log.info("notice (%s) to user %s not repeated within the window", kind, message.author.id)
+            return False
+        await message.reply(render_notice(notice), mention_author=False, allowed_mentions=NO_PINGS)
+        return True
+
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if (
@@ -451,12 +383,25 @@ class AskCog(commands.Cog):
             return
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
+        # Free checks first; then the rate limits; only then a database read or an API call.
         channel = message.channel
+        if not self._channel_allowed(channel):
+            return
         in_thread = isinstance(channel, discord.Thread)
         mentioned = any(user.id == self.bot.user.id for user in message.mentions)
-        bot_thread = in_thread and await self.bot.db.is_bot_thread(channel.id)
-        replied, replied_answer = await self._replied_answer(message) if message.reference else (False, None)
-        if not (mentioned or replied or bot_thread) or not self._channel_allowed(channel):
+        maybe_thread = in_thread and self._threads.get(channel.id) is not False
+        reference = message.reference is not None and message.reference.message_id is not None
+        if not (mentioned or maybe_thread or reference):
+            return
+        limited = await self.limited_for(message.author.id, message.guild.id)
+        if limited is not None:
+            if mentioned:  # addressed to the bot for certain: say so (once per window)
+                with contextlib.suppress(discord.HTTPException):
+                    await self.notify(message, limited, "rate_limited")
+            return
+        bot_thread = in_thread and await self.is_bot_thread(channel.id)
+        replied, replied_answer = await self._replied_answer(message) if reference else (False, None)
+        if not (mentioned or replied or bot_thread):
             return
         await self.answer_message(message, in_thread=in_thread, replied_answer=replied_answer)
 
@@ -473,11 +418,11 @@ class AskCog(commands.Cog):
         outcome = Outcome("thread" if in_thread else "mention", message.author.id, "answered")
         try:
             cleaned, notice, status = await self.precheck(
-                self.strip_mentions(message.content), message.author.id
+                self.strip_mentions(message.content), message.author.id, message.guild.id
             )
             if notice is not None:
                 outcome.status, outcome.notice = status, notice
-                await message.reply(render_notice(notice), mention_author=False, allowed_mentions=NO_PINGS)
+                await self.notify(message, notice, status)
                 return outcome
 
             if in_thread:
@@ -539,6 +484,7 @@ class AskCog(commands.Cog):
             )
             return None
         await self.bot.db.add_bot_thread(thread.id, message.channel.id, message.author.id)
+        self._remember_thread(thread.id, True)
         return thread
 
 

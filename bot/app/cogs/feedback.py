@@ -1,6 +1,6 @@
 """👍/👎 under each answer. The buttons are DynamicItems whose custom_id carries the answer id, so
 they keep working after a restart without any state in memory; votes are stored (one per user
-per answer, changeable)."""
+per answer, changeable), at most RATE_LIMIT_ACTIONS per user per RATE_LIMIT_SECONDS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import re
 
 import discord
 from discord.ext import commands
+
+from bot.app.ratelimit import too_often
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button], template=_TEMPLA
         return cls(int(match["answer_id"]), match["vote"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if await too_often(interaction):  # RATE_LIMIT_ACTIONS: nothing is written
+            return
         db = getattr(interaction.client, "db", None)
         outcome = (
             await db.record_vote(self.answer_id, interaction.user.id, VOTES[self.vote])

@@ -1,10 +1,12 @@
-"""Inputs of a bench run: the real corpora beside the project (never copied), questions, and
-synthetic corpora and vectors for index sizes the real corpus cannot reach."""
+"""Inputs of a bench run: the real corpora beside the project (never copied into the repo; the
+build corpus is a copy in a temporary directory), questions, and synthetic corpora and vectors
+for index sizes the real corpus cannot reach."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -40,16 +42,17 @@ def load_questions(max_chars: int) -> list[str]:
 
 
 def link_build_corpus(target: Path, n_multihop: int) -> list[str]:
-    """The seed articles plus the first n MultiHop-RAG articles, as symlinks (no copies)."""
+    """The seed articles plus the first n MultiHop-RAG articles, copied into ``target`` (a
+    temporary directory): the corpus reader refuses links to files outside the corpus."""
     target.mkdir(parents=True)
     used = []
     for path in sorted((PROJECT / "seeds").iterdir()):
-        (target / path.name).symlink_to(path)
+        shutil.copyfile(path, target / path.name)
         used.append(f"seeds/{path.name}")
     mh = multihop_dir()
     if mh and n_multihop:
         for path in sorted((mh / "corpus").glob("*.txt"))[:n_multihop]:
-            (target / path.name).symlink_to(path)
+            shutil.copyfile(path, target / path.name)
             used.append(f"multihop-rag/corpus/{path.name}")
     return used
 
