@@ -1,5 +1,5 @@
 """The bot's state in SQLite (aiosqlite): answers and their citations, feedback votes, rate-limit
-events, thread history, admin actions and re-index runs.
+events, thread history, admin actions and re-index runs; news feeds in ``bot.app.db_feeds``.
 
 The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS`` are applied in order, each
 in its own transaction, so an older database file is upgraded in place on open.
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.app.db_feeds import FeedTables
 from bot.app.migrations import MIGRATIONS, SCHEMA_VERSION
 from bot.measure import percentile
 
@@ -60,7 +61,7 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class Database:
+class Database(FeedTables):
     """One aiosqlite connection; every method is safe to call when the database is unavailable."""
 
     def __init__(
