@@ -102,12 +102,12 @@ def address_problem(address: str, allow_private: bool = False) -> str | None:
         return "a multicast address"
     if ip.is_link_local:
         return "a link-local address"
+    if ip.is_loopback:  # before is_reserved: ::1 lies in a reserved IPv6 block
+        return None if allow_private else "a loopback address"
     if ip.is_reserved:
         return "a reserved address"
     if allow_private:
         return None
-    if ip.is_loopback:
-        return "a loopback address"
     if ip.is_private:
         return "a private-network address"
     if not ip.is_global:
