@@ -62,9 +62,10 @@ class NewsCog(commands.Cog):
             self._poller = asyncio.create_task(self._poll_loop(), name="feed-poller")
 
     async def cog_unload(self) -> None:
-        for task in [self._poller, *self._tasks]:
-            if task is not None:
-                task.cancel()
+        tasks = [task for task in (self._poller, *self._tasks) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # stopped before their HTTP client closes
         if self.ingest is not None:
             await self.ingest.aclose()
 
