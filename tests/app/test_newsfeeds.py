@@ -29,7 +29,7 @@ class FakeReindex:
 
 
 @pytest.fixture
-async def env(tmp_path, news_site):
+async def feeds_env(tmp_path, news_site):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     db = Database(tmp_path / "data" / "bot.sqlite3")
@@ -40,8 +40,8 @@ async def env(tmp_path, news_site):
     await db.close()
 
 
-async def test_subscribe_checks_the_feed_and_keeps_it(env):
-    db, ingest, _, site = env
+async def test_subscribe_checks_the_feed_and_keeps_it(feeds_env):
+    db, ingest, _, site = feeds_env
     added = await subscribe(db, ingest, site.url(RSS), user_id=7)
     assert added == {
         "status": "added",
@@ -65,8 +65,8 @@ async def test_subscribe_checks_the_feed_and_keeps_it(env):
     ]
 
 
-async def test_unsubscribe(env):
-    db, ingest, _, site = env
+async def test_unsubscribe(feeds_env):
+    db, ingest, _, site = feeds_env
     await subscribe(db, ingest, site.url(ATOM))
     await poll_all(db, ingest, None, "cli")
     removed = await unsubscribe(db, site.url(ATOM))
@@ -82,8 +82,8 @@ async def test_unsubscribe(env):
         await unsubscribe(db, site.url(ATOM))
 
 
-async def test_a_poll_adds_new_items_reindexes_once_and_a_second_poll_adds_nothing(env):
-    db, ingest, corpus, site = env
+async def test_a_poll_adds_new_items_reindexes_once_and_a_second_poll_adds_nothing(feeds_env):
+    db, ingest, corpus, site = feeds_env
     await subscribe(db, ingest, site.url(RSS))
     await subscribe(db, ingest, site.url(ATOM))
     reindex = FakeReindex()
@@ -120,8 +120,8 @@ async def test_a_poll_adds_new_items_reindexes_once_and_a_second_poll_adds_nothi
     assert all(f["last_polled"] and f["last_error"] is None for f in feeds.values())
 
 
-async def test_a_feed_that_cannot_be_read_is_reported_and_the_others_still_polled(env):
-    db, ingest, _, site = env
+async def test_a_feed_that_cannot_be_read_is_reported_and_the_others_still_polled(feeds_env):
+    db, ingest, _, site = feeds_env
     await subscribe(db, ingest, site.url(ATOM))
     site.serve(RSS, body=b"gone", content_type="text/plain")
     await db.add_feed(site.url(RSS), "Broken", None)
@@ -136,8 +136,8 @@ async def test_a_feed_that_cannot_be_read_is_reported_and_the_others_still_polle
     assert feeds[site.url(RSS)]["last_error"] == "not an RSS or Atom feed (Content-Type: text/plain)"
 
 
-async def test_a_reindex_that_cannot_run_is_reported_and_can_be_forced_next_time(env):
-    db, ingest, corpus, site = env
+async def test_a_reindex_that_cannot_run_is_reported_and_can_be_forced_next_time(feeds_env):
+    db, ingest, corpus, site = feeds_env
     await subscribe(db, ingest, site.url(RSS))
     busy = FakeReindex(IndexBusyError(None))
     report = await poll_all(db, ingest, busy, "background")
@@ -151,8 +151,8 @@ async def test_a_reindex_that_cannot_run_is_reported_and_can_be_forced_next_time
     assert nothing_new.added == 0 and retry.calls == 1 and nothing_new.index is not None
 
 
-async def test_without_a_database_feeds_cannot_be_used(tmp_path, env):
-    _, ingest, _, site = env
+async def test_without_a_database_feeds_cannot_be_used(tmp_path, feeds_env):
+    _, ingest, _, site = feeds_env
     closed = Database(tmp_path / "never-opened.sqlite3")
     for call in (
         subscribe(closed, ingest, site.url(RSS)),
