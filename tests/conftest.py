@@ -55,3 +55,12 @@ def seed_answerer(tmp_path_factory, embed_model):
     answerer = build_answerer(settings, embed_model)
     answerer.library.warm()
     return answerer
+
+
+@pytest.fixture
+def news_site():
+    """A local news site on 127.0.0.1 (tests/helpers/web_fixture.py), stopped after the test."""
+    from tests.helpers.web_fixture import NewsSite
+
+    with NewsSite() as site:
+        yield site
