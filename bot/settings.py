@@ -14,6 +14,13 @@ from index.articles import DEFAULT_MAX_ARTICLE_BYTES
 from index.chunking import ChunkingConfig
 from index.library import LibraryConfig
 from index.retrieval import RetrievalConfig
+from index.web.config import (
+    DEFAULT_FEED_MAX_ITEMS,
+    DEFAULT_MIN_WORDS,
+    DEFAULT_USER_AGENT,
+    FetchConfig,
+    WebConfig,
+)
 
 
 class Settings(BaseSettings):
@@ -95,6 +102,16 @@ class Settings(BaseSettings):
     audit_retention_days: float = Field(365.0, ge=0)  # admin actions and re-index runs
     stats_window_days: float = Field(30.0, gt=0)  # /stats covers this many recent days
 
+    # --- news from the web: add-url, feeds (see README "News from the web")
+    feed_poll_minutes: float = Field(30.0, ge=0, le=7 * 24 * 60)  # 0: the bot does not poll feeds
+    feed_max_items: int = Field(DEFAULT_FEED_MAX_ITEMS, ge=1, le=500)  # newest items per feed per poll
+    fetch_timeout_s: float = Field(20.0, gt=0, le=300)  # the whole fetch of one URL, redirects included
+    fetch_max_bytes: int = Field(5_000_000, gt=0)
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_allow_private: bool = False  # allow loopback and private-network addresses (tests, intranets)
+    fetch_user_agent: str = DEFAULT_USER_AGENT
+    web_min_article_words: int = Field(DEFAULT_MIN_WORDS, ge=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
@@ -122,6 +139,13 @@ class Settings(BaseSettings):
                     f"DATABASE_URL must be a postgresql://user:password@host:port/dbname URL, not {scheme}://…"
                 )
         return value
+
+    @field_validator("fetch_user_agent")
+    @classmethod
+    def _one_header_line(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable() or not value.isascii():
+            raise ValueError("FETCH_USER_AGENT must be one line of printable ASCII")
+        return value.strip()
 
     @model_validator(mode="after")
     def _llm_backend_usable(self):
@@ -180,6 +204,20 @@ class Settings(BaseSettings):
                 max_per_article=self.max_per_article,
             ),
             max_article_bytes=self.max_article_bytes,
+        )
+
+    def web_config(self) -> WebConfig:
+        return WebConfig(
+            fetch=FetchConfig(
+                timeout_s=self.fetch_timeout_s,
+                max_bytes=self.fetch_max_bytes,
+                max_redirects=self.fetch_max_redirects,
+                allow_private=self.fetch_allow_private,
+                user_agent=self.fetch_user_agent,
+            ),
+            min_words=self.web_min_article_words,
+            max_article_bytes=self.max_article_bytes,
+            feed_max_items=self.feed_max_items,
         )
 
 

@@ -99,3 +99,12 @@ def store_kind(request) -> str:
 def store_url(store_kind, request) -> str | None:
     """None for the files store; a fresh database's URL for PostgreSQL."""
     return request.getfixturevalue("database_url") if store_kind == "postgres" else None
+
+
+@pytest.fixture
+def news_site():
+    """A local news site on 127.0.0.1 (tests/helpers/web_fixture.py), stopped after the test."""
+    from tests.helpers.web_fixture import NewsSite
+
+    with NewsSite() as site:
+        yield site

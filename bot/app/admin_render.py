@@ -266,12 +266,14 @@ def render_stats(
     index_version=None,
     last_report=None,
     last_run: dict | None = None,
+    last_poll: dict | None = None,
     now: float | None = None,
     scope: str | None = None,
 ) -> discord.Embed:
     """``stats`` is bot.app.db.Stats; ``last_report`` the index's last ReindexReport (any process);
-    ``last_run`` the database's last re-index run started from Discord (who, outcome); ``scope``
-    says whose figures these are (the footer)."""
+    ``last_run`` the database's last re-index run started from Discord (who, outcome);
+    ``last_poll`` the last news-feed poll (``Database.last_feed_poll()``); ``scope`` says whose
+    figures these are (the footer)."""
     now = time.time() if now is None else now
     embed = discord.Embed(title="Bot statistics", colour=COLOUR_INFO)
     if scope:
@@ -302,6 +304,7 @@ def render_stats(
     else:
         embed.add_field(name="Top questions", value="No questions yet.", inline=False)
     embed.add_field(name="Last re-index", value=_last_reindex_text(last_report, last_run, now), inline=False)
+    embed.add_field(name="Last feed poll", value=_last_poll_text(last_poll, now), inline=False)
     if index_version is not None:
         embed.add_field(
             name="Index",
@@ -328,6 +331,29 @@ def _last_reindex_text(report, run: dict | None, now: float) -> str:
             f"Last from Discord: by {who}{ago} — {fit_escaped(clean_text(str(run.get('outcome')), single_line=True), 200)}"
         )
     return "\n".join(parts)[:FIELD_VALUE_MAX] or "No re-index recorded yet."
+
+
+def _last_poll_text(poll: dict | None, now: float) -> str:
+    """When, what it added, and its errors (feed or item URL and why), as many as fit."""
+    if poll is None:
+        return "No feed poll yet."
+    report = poll.get("report") or {}
+    started = poll.get("started")
+    when = f"{duration(now - started)} ago" if isinstance(started, (int, float)) else "time unknown"
+    lines = [
+        f"{when} ({fit_escaped(str(poll.get('trigger', '?')), 20)}): {report.get('feeds', 0):,} feed(s) · "
+        f"{report.get('added', 0):,} added · {report.get('updated', 0):,} updated · "
+        f"{report.get('failed', 0):,} failed"
+    ]
+    if report.get("index_error"):
+        lines.append(
+            f"Not indexed yet: {fit_escaped(clean_text(report['index_error'], single_line=True), 300)}"
+        )
+    errors = [f"{e.get('url')} — {e.get('error')}" for e in report.get("errors") or []]
+    if errors:
+        head = "\n".join(lines)
+        lines.append(_names_list(errors, FIELD_VALUE_MAX - dlen(head) - 1))
+    return "\n".join(lines)[:FIELD_VALUE_MAX]
 
 
 def check_embed(embed: discord.Embed) -> list[str]:

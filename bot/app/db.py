@@ -1,5 +1,5 @@
 """The bot's state in SQLite (aiosqlite): answers and their citations, feedback votes, rate-limit
-events, thread history, admin actions and re-index runs.
+events, thread history, admin actions and re-index runs; news feeds in ``bot.app.db_feeds``.
 
 The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS`` are applied in order, each
 in its own transaction, so an older database file is upgraded in place on open.
@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.app.db_feeds import FeedTables
 from bot.app.db_retention import Retention
 from bot.app.db_stats import Stats, StatsQueries
 from bot.app.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -59,7 +60,7 @@ RUNNING = "running"  # a re-index run's outcome until it finishes
 INTERRUPTED = "interrupted: the bot stopped before it finished"
 
 
-class Database(StatsQueries, Retention):
+class Database(StatsQueries, Retention, FeedTables):
     """One aiosqlite connection; every method is safe to call when the database is unavailable."""
 
     def __init__(

@@ -105,5 +105,34 @@ MIGRATIONS: list[str] = [
     CREATE INDEX threads_created ON threads(created);
     CREATE INDEX reindex_runs_started ON reindex_runs(started);
     """,
+    # 5: news feeds (issue 12): subscriptions, the items already added, each poll's outcome.
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        added REAL NOT NULL,
+        added_by INTEGER,                -- the admin's user id; NULL when added from the CLI
+        etag TEXT,                       -- validators for conditional requests (HTTP 304)
+        last_modified TEXT,
+        last_polled REAL,
+        last_error TEXT                  -- why the last poll could not read it; NULL if it could
+    );
+    CREATE TABLE feed_items (
+        feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        item_key TEXT NOT NULL,          -- the entry's id, else its link
+        version TEXT NOT NULL,           -- its updated/published date when it was saved
+        doc TEXT,                        -- the article file, relative to the corpus dir
+        saved REAL NOT NULL,
+        PRIMARY KEY (feed_id, item_key)
+    );
+    CREATE TABLE feed_polls (
+        id INTEGER PRIMARY KEY,
+        started REAL NOT NULL,
+        finished REAL NOT NULL,
+        trigger TEXT NOT NULL,           -- "background", "cli", "discord"
+        report TEXT NOT NULL             -- JSON: bot.app.newsfeeds.PollReport.to_json()
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The command line: ``ask``, ``reindex``, ``eval``, ``bench`` and ``run`` (the Discord bot).
+"""The command line: ``ask``, ``reindex``, ``eval``, ``bench``, ``run`` (the Discord bot), and
+``add-url`` and ``feeds`` (news from the web, in bot/tools/news_cli.py).
 
 Everything except ``run`` works with no Discord at all.
 """
@@ -13,6 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+# Light modules only up here: the environment below must be set before any ML library loads.
+from bot.tools.exit_codes import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from bot.tools.news_cli import add_news_commands
+
 # Quiet, offline model loading before any ML library is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,8 +27,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")  # libraries' bars; ours sets disable=False
 
 log = logging.getLogger("bot.tools.cli")
-
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -285,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     _global_options(run, defaults=False)
     run.set_defaults(func=cmd_run)
+
+    add_news_commands(sub, _global_options)
     return parser
 
 

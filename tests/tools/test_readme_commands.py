@@ -2,8 +2,9 @@
 
 Commands are read from README's shell blocks and from inline code in its tables; optional parts
 (``[--json]``) are tried with and without, alternatives (``dense|bm25``) each, and placeholders
-(``DIR``, ``FILE``) are filled with the seed corpus and the dev questions. Each one is parsed by
-the real argument parser, and the cheap ones are run for real in a subprocess.
+(``DIR``, ``FILE``, ``URL``) are filled with the seed corpus, the dev questions and pages and feeds
+of a local news site (tests/helpers/web_fixture.py). Each one is parsed by the real argument
+parser, and the cheap ones are run for real in a subprocess.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.tools.cli import build_parser
+from tests.helpers.web_fixture import RSS, TALKS, NewsSite
 
 PROJECT = Path(__file__).resolve().parents[2]
 README = PROJECT / "README.md"
@@ -80,13 +82,14 @@ BOT_COMMANDS = [c for c in COMMANDS if not c.startswith("make ")]
 def test_readme_shows_the_two_newcomer_commands_and_the_console_commands():
     assert {"make run", "make test"} <= set(COMMANDS)
     verbs = {_argv(c)[0][0] for c in BOT_COMMANDS if _argv(c)[0]}
-    assert {"ask", "reindex", "eval", "bench", "run"} <= verbs, verbs
+    assert {"ask", "reindex", "eval", "bench", "run", "add-url", "feeds"} <= verbs, verbs
 
 
 @pytest.mark.parametrize("command", BOT_COMMANDS)
 def test_every_readme_command_parses(command):
     argv, _ = _argv(command)
-    argv = [{"DIR": "seeds", "FILE": "tests/data/questions.dev.jsonl"}.get(a, a) for a in argv]
+    placeholders = {"DIR": "seeds", "FILE": "tests/data/questions.dev.jsonl", "URL": "https://news.example/a"}
+    argv = [placeholders.get(a, a) for a in argv]
     args = build_parser().parse_args(argv)  # SystemExit (a usage error) fails the test
     assert callable(args.func)
 
@@ -105,32 +108,46 @@ def sandbox(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def site():
+    """The local news site the add-url and feeds commands fetch from (URL: a page or a feed)."""
+    with NewsSite() as news_site:
+        yield news_site
+
+
 # `bench` takes minutes (tests/tools/test_bench.py runs its quick mode); the rest run here.
 RUNNABLE = [c for c in BOT_COMMANDS if _argv(c)[0][:1] != ["bench"]]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", RUNNABLE)
-def test_every_readme_command_runs(command, sandbox):
+def test_every_readme_command_runs(command, sandbox, site):
     argv, stdin_name = _argv(command)
     corpus = sandbox / "corpus"
-    argv = [
-        {"DIR": str(corpus), "FILE": str(PROJECT / "tests/data/questions.dev.jsonl")}.get(a, a) for a in argv
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ANSWER_", "LLM_"))}
+    url = site.url(TALKS if argv[:1] == ["add-url"] else RSS)
+    placeholders = {"DIR": str(corpus), "FILE": str(PROJECT / "tests/data/questions.dev.jsonl"), "URL": url}
+    argv = [placeholders.get(a, a) for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ANSWER_", "LLM_", "FETCH_"))}
     env |= {"CORPUS_DIR": str(corpus), "DATA_DIR": str(sandbox / "data"), "HF_HUB_OFFLINE": "1"}
+    env |= {"FETCH_ALLOW_PRIVATE": "1"}  # the news site listens on 127.0.0.1
     if argv[:1] == ["eval"]:
         argv += ["--data", str(sandbox / "eval-data")]
     stdin = (sandbox / stdin_name).read_text("utf-8") if stdin_name else None
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", *argv],
-        cwd=PROJECT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+
+    def run(args):
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            cwd=PROJECT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    if argv[:2] == ["feeds", "remove"]:  # something to remove, whichever command ran before
+        assert run(["feeds", "add", url]).returncode == 0
+    result = run(argv)
     if argv[:1] == ["run"]:  # no DISCORD_TOKEN in the test environment: a clear message, exit 1
         assert result.returncode == 1 and "DISCORD_TOKEN is not set" in result.stderr
         return

@@ -1,5 +1,6 @@
 """Admin operations from Discord: ``/reindex``, ``/add-article``, ``/stats`` (admins) and ``/sources``
-(anyone).
+(anyone). ``/add-url`` and ``/feeds`` (news from the web) are in news.py and index through
+``index_added`` here.
 
 Admin commands are registered with ``default_permissions(manage_guild=True)`` (hidden from other
 members by default) and checked again at run time by ``bot.app.permissions.admin_only``: only the
@@ -112,14 +113,7 @@ class AdminCog(commands.Cog):
         *,
         action_id: int | None = None,
     ) -> int | None:
-        """Record an admin action: who (the interaction's user), what, where, how it went (when:
-        now). With ``action_id`` (its "started" row), that row is updated instead. Returns the id."""
-        user_id = interaction.user.id
-        detail = {"guild_id": interaction.guild_id, "channel_id": interaction.channel_id} | (detail or {})
-        log.info("admin action: user=%s action=%s outcome=%s", user_id, action, outcome)
-        if action_id is not None and await self.bot.db.update_admin_action(action_id, outcome, detail):
-            return action_id
-        return await self.bot.db.record_admin_action(user_id, action, detail, outcome)
+        return await record_action(self.bot.db, interaction, action, detail, outcome, action_id=action_id)
 
     def busy_message(self) -> str | None:
         """Why a re-index cannot start now, or None if it can."""
@@ -336,6 +330,13 @@ class AdminCog(commands.Cog):
         """Saved (or replaced, or already identical): record it, then index it incrementally."""
         await self.record(interaction, "add-article", detail, result.outcome.value, action_id=action_id)
         note = _with_warnings(result.message, result.warnings)
+        await self.index_added(
+            interaction, after="add-article", filename=upload.filename, note=note, detail=detail
+        )
+
+    async def index_added(self, interaction, *, after: str, filename: str, note: str, detail: dict) -> None:
+        """After an admin added an article (``after``: the command), index it incrementally with
+        progress and ``note`` in the summary — or say why not now."""
         state = self.claim()
         if state is None:
             busy = self.busy_message()
@@ -346,7 +347,7 @@ class AdminCog(commands.Cog):
             await self.record(
                 interaction,
                 "reindex",
-                detail | {"after": "add-article"},
+                detail | {"after": after},
                 "refused: " + ("already running" if busy and "already running" in busy else "not ready"),
             )
             return
@@ -354,9 +355,9 @@ class AdminCog(commands.Cog):
             interaction,
             state,
             action="reindex",
-            title=f"Indexing {upload.filename}…",
+            title=f"Indexing {filename}…",
             note=note,
-            detail={"after": "add-article", "filename": upload.filename},
+            detail={"after": after, "filename": filename},
         )
 
     # ---------------------------------------------------------------- /sources
@@ -401,6 +402,7 @@ class AdminCog(commands.Cog):
             last_report=last_report,
             # who re-indexed is the operators' business, not every server's
             last_run=stats.last_reindex if scope is None else None,
+            last_poll=await self.bot.db.last_feed_poll() if scope is None else None,
             scope=f"{'All servers' if scope is None else 'This server only'} · last {days:g} days",
         )
         if not self.bot.db.available:
@@ -413,18 +415,44 @@ class AdminCog(commands.Cog):
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        if isinstance(error, NotAllowed):
-            return  # already told, already recorded
-        if isinstance(error, app_commands.CheckFailure):
-            message = "This command can't be used here."
+        await answer_command_error(interaction, error)
+
+
+async def record_action(
+    db,
+    interaction: discord.Interaction,
+    action: str,
+    detail: dict | None,
+    outcome: str,
+    *,
+    action_id: int | None = None,
+) -> int | None:
+    """Record an admin action: who (the interaction's user), what, where, how it went (when:
+    now). With ``action_id`` (its "started" row), that row is updated instead. Returns the id."""
+    user_id = interaction.user.id
+    detail = {"guild_id": interaction.guild_id, "channel_id": interaction.channel_id} | (detail or {})
+    log.info("admin action: user=%s action=%s outcome=%s", user_id, action, outcome)
+    if action_id is not None and await db.update_admin_action(action_id, outcome, detail):
+        return action_id
+    return await db.record_admin_action(user_id, action, detail, outcome)
+
+
+async def answer_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    """An admin command failed: say so (the cause goes to the log), unless the check already did."""
+    if isinstance(error, NotAllowed):
+        return  # already told, already recorded
+    if isinstance(error, app_commands.CheckFailure):
+        message = "This command can't be used here."
+    else:
+        message = MSG_ERROR
+        log.error(
+            "/%s failed", interaction.command.qualified_name if interaction.command else "?", exc_info=error
+        )
+    with contextlib.suppress(discord.HTTPException):
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
         else:
-            message = MSG_ERROR
-            log.error("/%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        with contextlib.suppress(discord.HTTPException):
-            if interaction.response.is_done():
-                await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
-            else:
-                await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 class _StateStatus:
