@@ -59,7 +59,7 @@ def cmd_add_url(args, settings) -> int:
     async def run():
         async with WebIngest(settings.web_config(), settings.corpus_dir) as ingest:
             result = await ingest.add_url(args.url)
-        return result, await run_reindex(_reindexer(settings))
+        return result, await run_reindex(_reindexer(settings), [result.doc])
 
     try:
         result, (index, index_error) = asyncio.run(run())
@@ -229,12 +229,12 @@ def _reindexer(settings):
 
     library = Library(settings.library_config())
 
-    def reindex():
+    def reindex(only=None):
         deadline = time.monotonic() + REINDEX_WAIT_S
         told = False
         while True:
             try:
-                return library.reindex()
+                return library.reindex(only=only)
             except IndexBusyError:
                 if time.monotonic() > deadline:
                     raise
@@ -243,4 +243,4 @@ def _reindexer(settings):
                     told = True
                 time.sleep(1.0)
 
-    return lambda: asyncio.to_thread(reindex)
+    return lambda only=None: asyncio.to_thread(reindex, only)
