@@ -108,3 +108,21 @@ def news_site():
 
     with NewsSite() as site:
         yield site
+
+
+@pytest.fixture
+def make_db(tmp_path, store_kind, request):
+    """The bot's ``Database`` on the store under test: SQLite in tmp_path, or PostgreSQL (a fresh
+    database). ``make_db(clock=...)``: not opened yet; the same store each call (a reopen)."""
+    url = request.getfixturevalue("database_url") if store_kind == "postgres" else None
+
+    def make(**kwargs):
+        if url is not None:
+            from bot.app.pgdb import PgDatabase
+
+            return PgDatabase(url, **kwargs)
+        from bot.app.db import Database
+
+        return Database(tmp_path / "bot.sqlite3", **kwargs)
+
+    return make

@@ -31,6 +31,7 @@ from discord.ext import commands
 
 from bot.app.db import RUNNING, STARTED, Database, DatabaseError
 from bot.app.ratelimit import RateLimiter
+from bot.app.state import open_database
 from index.intake import remove_stale_uploads
 from index.lock import IndexBusyError
 
@@ -92,7 +93,7 @@ class NegotiationsBot(commands.Bot):
             **options,
         )
         self.settings = settings
-        self.db = db if db is not None else Database(settings.database_path)
+        self.db = db if db is not None else open_database(settings)
         self.service = service  # bot.answering.service.AnswerService, built in setup_hook if not given
         window = settings.rate_limit_seconds
         self.limiter = RateLimiter(settings.rate_limit_questions, window, self.db)

@@ -130,13 +130,14 @@ def _feed_command(args, settings, run, text, failure: str | None = None) -> tupl
     """Open the bot's database and an HTTP client, run ``run(db, ingest)``, print its result as
     JSON or through ``text``; (exit code, result or None). WebError → 2 (its message after
     ``failure``, if given), database problems → 1."""
-    from bot.app.db import Database, DatabaseError
+    from bot.app.db import DatabaseError
     from bot.app.newsfeeds import FeedStoreError
+    from bot.app.state import open_database
     from index.web.errors import WebError
     from index.web.ingest import WebIngest
 
     async def main():
-        db = Database(settings.database_path)
+        db = open_database(settings)
         await db.open()
         try:
             async with WebIngest(settings.web_config(), settings.corpus_dir) as ingest:

@@ -31,10 +31,10 @@ class FakeReindex:
 
 
 @pytest.fixture
-async def feeds_env(tmp_path, news_site):
+async def feeds_env(tmp_path, news_site, make_db):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    db = Database(tmp_path / "data" / "bot.sqlite3")
+    db = make_db()
     assert await db.open()
     ingest = WebIngest(WebConfig(fetch=FetchConfig(allow_private=True, timeout_s=3.0)), corpus)
     yield db, ingest, corpus, news_site
