@@ -90,8 +90,11 @@ def test_sqlite_placeholders_become_psycopg_ones_outside_quoted_strings():
 async def test_sql_with_a_percent_sign_in_a_string_runs(database_url):
     async with PgDatabase(database_url) as db:
         await db.set_meta("progress", "50%?")
-        found = await db._read(
-            lambda c: c.execute("SELECT value FROM meta WHERE value LIKE '50%?' AND key = ?", ("progress",)),
-            None,
-        )
-        assert (await found.fetchone())[0] == "50%?"
+
+        async def run(conn):
+            cursor = await conn.execute(
+                "SELECT value FROM meta WHERE value LIKE '50%?' AND key = ?", ("progress",)
+            )
+            return await cursor.fetchone()
+
+        assert (await db._read(run, None))[0] == "50%?"
