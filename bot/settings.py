@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         None  # another Discord-compatible REST base, e.g. http://127.0.0.1:PORT/api/v10
     )
     discord_gateway_url: str | None = None  # and its gateway, e.g. ws://127.0.0.1:PORT/
+    # Sharding (docs/SCALING.md): the total number of shards, and the ones this process runs
+    # (default: all of them); processes share one DATABASE_URL.
+    discord_shard_count: int | None = Field(None, ge=1, le=100_000)
+    discord_shard_ids: Annotated[list[int], NoDecode] = []
     mention_answers: bool = True  # answer @mentions and thread follow-ups (needs the message content intent)
     answer_channel_ids: Annotated[list[int], NoDecode] = []  # if set, @mentions are answered only there
     answer_in_threads: bool = (
@@ -115,7 +119,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
-        "answer_channel_ids", "admin_guild_ids", "admin_role_ids", "admin_user_ids", mode="before"
+        "answer_channel_ids",
+        "admin_guild_ids",
+        "admin_role_ids",
+        "admin_user_ids",
+        "discord_shard_ids",
+        mode="before",
     )
     @classmethod
     def _comma_separated_ids(cls, value):
@@ -146,6 +155,16 @@ class Settings(BaseSettings):
         if not value.strip() or not value.isprintable() or not value.isascii():
             raise ValueError("FETCH_USER_AGENT must be one line of printable ASCII")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _shards_exist(self):
+        if self.discord_shard_ids and not self.discord_shard_count:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total number of shards)")
+        if any(i >= (self.discord_shard_count or 0) for i in self.discord_shard_ids):
+            raise ValueError(
+                "DISCORD_SHARD_IDS must each be below DISCORD_SHARD_COUNT (shards are numbered from 0)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _llm_backend_usable(self):
