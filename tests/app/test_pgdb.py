@@ -98,3 +98,22 @@ async def test_sql_with_a_percent_sign_in_a_string_runs(database_url):
             return await cursor.fetchone()
 
         assert (await db._read(run, None))[0] == "50%?"
+
+
+async def test_with_database_url_the_bot_keeps_its_state_in_postgresql(make_settings, database_url):
+    from bot.app.client import NegotiationsBot
+    from tests.app.test_client import FakeService
+
+    bot = NegotiationsBot(
+        make_settings(database_url=database_url), service=FakeService(), sync_commands=False
+    )
+    await bot._async_setup_hook()
+    await bot.setup_hook()
+    try:
+        assert isinstance(bot.db, PgDatabase) and bot.db.available
+        assert bot.limiter.shared and bot.guild_limiter.shared and not bot.action_limiter.shared
+        assert await bot.limiter.hit(5) == 0.0
+        with psycopg.connect(database_url) as conn:  # recorded in the database, not in memory
+            assert conn.execute("SELECT count(*) FROM rate_events WHERE user_id = 5").fetchone() == (1,)
+    finally:
+        await bot.close()
