@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # --- corpus, index and retrieval
     corpus_dir: Path = Path("seeds")
     data_dir: Path = Path("data")
+    # postgresql://user:password@host:port/dbname: the index and the bot's state in PostgreSQL
+    # (with pgvector), shared by every process using the same URL; unset: files in data_dir.
+    database_url: SecretStr | None = None
     max_article_bytes: int = Field(DEFAULT_MAX_ARTICLE_BYTES, gt=0)
     chunk_tokens: int = Field(200, ge=32, le=240)
     chunk_overlap_tokens: int = Field(40, ge=0, le=120)
@@ -71,6 +74,10 @@ class Settings(BaseSettings):
         None  # another Discord-compatible REST base, e.g. http://127.0.0.1:PORT/api/v10
     )
     discord_gateway_url: str | None = None  # and its gateway, e.g. ws://127.0.0.1:PORT/
+    # Sharding (docs/SCALING.md): the total number of shards, and the ones this process runs
+    # (default: all of them); processes share one DATABASE_URL.
+    discord_shard_count: int | None = Field(None, ge=1, le=100_000)
+    discord_shard_ids: Annotated[list[int], NoDecode] = []
     mention_answers: bool = True  # answer @mentions and thread follow-ups (needs the message content intent)
     answer_channel_ids: Annotated[list[int], NoDecode] = []  # if set, @mentions are answered only there
     answer_in_threads: bool = (
@@ -112,7 +119,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
-        "answer_channel_ids", "admin_guild_ids", "admin_role_ids", "admin_user_ids", mode="before"
+        "answer_channel_ids",
+        "admin_guild_ids",
+        "admin_role_ids",
+        "admin_user_ids",
+        "discord_shard_ids",
+        mode="before",
     )
     @classmethod
     def _comma_separated_ids(cls, value):
@@ -126,12 +138,33 @@ class Settings(BaseSettings):
             return [int(part) for part in parts]
         return value
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value):
+        if value is not None and value.get_secret_value().strip():
+            scheme = value.get_secret_value().strip().split("://", 1)[0]
+            if scheme not in ("postgresql", "postgres"):
+                raise ValueError(
+                    f"DATABASE_URL must be a postgresql://user:password@host:port/dbname URL, not {scheme}://…"
+                )
+        return value
+
     @field_validator("fetch_user_agent")
     @classmethod
     def _one_header_line(cls, value: str) -> str:
         if not value.strip() or not value.isprintable() or not value.isascii():
             raise ValueError("FETCH_USER_AGENT must be one line of printable ASCII")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _shards_exist(self):
+        if self.discord_shard_ids and not self.discord_shard_count:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total number of shards)")
+        if any(i >= (self.discord_shard_count or 0) for i in self.discord_shard_ids):
+            raise ValueError(
+                "DISCORD_SHARD_IDS must each be below DISCORD_SHARD_COUNT (shards are numbered from 0)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _llm_backend_usable(self):
@@ -165,9 +198,16 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
 
+    @property
+    def database(self) -> str | None:
+        """The PostgreSQL URL, or None for the embedded store (files and SQLite in data_dir)."""
+        url = self.database_url.get_secret_value().strip() if self.database_url else ""
+        return url or None
+
     def library_config(self) -> LibraryConfig:
         return LibraryConfig(
             data_dir=self.data_dir,
+            database_url=self.database,
             corpus_dir=self.corpus_dir,
             chunking=ChunkingConfig(self.chunk_tokens, self.chunk_overlap_tokens),
             retrieval=RetrievalConfig(

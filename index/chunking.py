@@ -184,18 +184,25 @@ def chunk_article(
         # Sentence offsets relative to the chunk, so answers can quote single sentences exactly.
         metadata["sentences"] = ";".join(f"{a - start}:{b - start}" for a, b in sentences)
         nodes.append(
-            TextNode(
-                id_=f"{article.doc_id}#{i}@{article.content_hash[:12]}",
-                text=article.text[start:end],
-                start_char_idx=start,
-                end_char_idx=end,
-                metadata=metadata,
-                excluded_embed_metadata_keys=list(_NOT_EMBEDDED),
-                excluded_llm_metadata_keys=list(_NOT_EMBEDDED),
-                metadata_template="{key}: {value}",
+            make_node(
+                f"{article.doc_id}#{i}@{article.content_hash[:12]}", article.text[start:end], start, metadata
             )
         )
     return nodes
+
+
+def make_node(node_id: str, text: str, start: int, metadata: dict) -> TextNode:
+    """A chunk node: what ``chunk_article`` makes, and what a stored chunk is read back into."""
+    return TextNode(
+        id_=node_id,
+        text=text,
+        start_char_idx=start,
+        end_char_idx=start + len(text),
+        metadata=metadata,
+        excluded_embed_metadata_keys=list(_NOT_EMBEDDED),
+        excluded_llm_metadata_keys=list(_NOT_EMBEDDED),
+        metadata_template="{key}: {value}",
+    )
 
 
 def node_sentences(node: TextNode) -> list[tuple[int, int]]:

@@ -17,9 +17,11 @@ LOCK_NAME = ".lock"
 _STATUS_INTERVAL = 0.25  # seconds between progress writes into the lock file
 
 # progress(stage, done, total). Stages, in order: "reading" (articles), "chunking" (articles),
-# "embedding" (chunks), "writing" (0/1 then 1/1), "publishing" (0/1 then 1/1).
+# "embedding" (chunks), "writing" (0/1 then 1/1), "publishing" (0/1 then 1/1). A merge of
+# segments (index/merge.py) reports "merging" while it holds the lock to publish.
 Progress = Callable[[str, int, int], None]
 STAGES = ("reading", "chunking", "embedding", "writing", "publishing")
+MERGING = "merging"
 _STAGE_UNITS = {"reading": "articles", "chunking": "articles", "embedding": "chunks"}
 
 
@@ -64,15 +66,22 @@ class BuildLock:
         self.status: BuildStatus | None = None
         self._written = 0.0
 
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise IndexBusyError(read_status(self.path)) from None
-            raise
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the lock, or raise IndexBusyError with the holder's progress; ``wait`` seconds
+        are spent retrying first (a merge waits for a re-index to finish before publishing)."""
+        deadline = time.monotonic() + wait
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise IndexBusyError(read_status(self.path)) from None
+                time.sleep(0.05)
         self.fd = fd
         self.status = BuildStatus(pid=os.getpid(), started=time.time())
         self.write(force=True)

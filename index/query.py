@@ -59,6 +59,26 @@ def mentioned_dates(question: str) -> list[str]:
     return list(dict.fromkeys(date for _, _, date in date_mentions(question)))
 
 
+Rows = tuple[int, np.ndarray]  # (offset, rows): rows of a segment, where it starts in a version
+
+
+def metadata_rows(nodes: list[TextNode]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The rows of ``nodes`` by outlet (``source``) and by publication day (``published``)."""
+    by_source: dict[str, list[int]] = {}
+    by_date: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
+        source = (node.metadata.get("source") or "").strip()
+        if source:
+            by_source.setdefault(source, []).append(i)
+        published = (node.metadata.get("published") or "").strip()
+        if re.match(r"\d{4}-\d{2}-\d{2}", published):
+            by_date.setdefault(published[:10], []).append(i)
+    return (
+        {k: np.asarray(v, dtype=np.int64) for k, v in by_source.items()},
+        {k: np.asarray(v, dtype=np.int64) for k, v in by_date.items()},
+    )
+
+
 def _source_variants(name: str) -> str:
     """The regex for the ways a question may write an outlet."""
     if name.lower().startswith("the ") and len(name) > 4:
@@ -80,18 +100,23 @@ class MetadataIndex:
     """
 
     def __init__(self, nodes: list[TextNode]):
-        self.n = len(nodes)
-        by_source: dict[str, list[int]] = {}
-        by_date: dict[str, list[int]] = {}
-        for i, node in enumerate(nodes):
-            source = (node.metadata.get("source") or "").strip()
-            if source:
-                by_source.setdefault(source, []).append(i)
-            published = (node.metadata.get("published") or "").strip()
-            if re.match(r"\d{4}-\d{2}-\d{2}", published):
-                by_date.setdefault(published[:10], []).append(i)
-        self.rows_by_source = {k: np.asarray(v) for k, v in by_source.items()}
-        self.rows_by_date = {k: np.asarray(v) for k, v in by_date.items()}
+        by_source, by_date = metadata_rows(nodes)
+        self._index(
+            {k: [(0, v)] for k, v in by_source.items()}, {k: [(0, v)] for k, v in by_date.items()}, len(nodes)
+        )
+
+    @classmethod
+    def from_parts(cls, rows_by_source: dict[str, list[Rows]], rows_by_date: dict[str, list[Rows]], n: int):
+        """From rows already grouped, as (offset, rows) pairs: each segment's rows, where the
+        segment starts in a version's rows (a version's live outlets and dates)."""
+        index = cls.__new__(cls)
+        index._index(rows_by_source, rows_by_date, n)
+        return index
+
+    def _index(self, rows_by_source: dict[str, list[Rows]], rows_by_date: dict[str, list[Rows]], n: int):
+        self.n = n
+        self.rows_by_source = rows_by_source
+        self.rows_by_date = rows_by_date
         names: dict[str, set[str]] = {}
         for source in self.rows_by_source:
             names.setdefault(source, set()).add(source)
@@ -100,7 +125,7 @@ class MetadataIndex:
                 names.setdefault(short, set()).add(source)
         # (sources, the literal spellings that must occur for a match, the pattern), longest first.
         self._names = []
-        for name, sources in sorted(names.items(), key=lambda item: -len(item[0])):
+        for name, sources in sorted(names.items(), key=lambda item: (-len(item[0]), item[0])):
             body = _source_variants(name)
             literals = {name[4:] if name.lower().startswith("the ") else name}
             literals |= {literal.upper() for literal in literals}
@@ -129,7 +154,8 @@ class MetadataIndex:
         mask = np.zeros(self.n, dtype="float32")
         for _, _, sources in mentions:
             for source in sources:
-                mask[self.rows_by_source[source]] = 1.0
+                for offset, rows in self.rows_by_source[source]:
+                    mask[rows + offset] = 1.0
         return mask
 
     def date_mask(self, question: str) -> np.ndarray | None:
@@ -138,7 +164,8 @@ class MetadataIndex:
             return None
         mask = np.zeros(self.n, dtype="float32")
         for date in dates:
-            mask[self.rows_by_date[date]] = 1.0
+            for offset, rows in self.rows_by_date[date]:
+                mask[rows + offset] = 1.0
         return mask
 
     def without_mentions(self, question: str) -> str:

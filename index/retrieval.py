@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,8 +35,9 @@ import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from index.bm25 import tokenize
 from index.query import MetadataIndex, question_clauses
-from index.sentences import STOPWORDS, SentenceIndex, load_or_build_sentences
+from index.sentences import SentenceIndex
 from index.versions import IndexVersion
 
 log = logging.getLogger(__name__)
@@ -110,6 +109,24 @@ def select_diverse(
     return [int(rows[j]) for j in chosen]
 
 
+def top_rows(scores: np.ndarray, k: int, key: Callable[[int], tuple]) -> np.ndarray:
+    """The ``k`` best rows, best first; ties are broken by ``key(row)`` (not by position), so
+    the same chunks with the same scores rank the same however the rows are ordered."""
+    n = len(scores)
+    if k >= n:
+        head = np.arange(n)
+    else:
+        # The k-th largest value, selected from the small end of the negated values: numpy's
+        # selection is several times faster there on score arrays full of ties.
+        threshold = -np.partition(-scores, k - 1)[k - 1]
+        above = np.flatnonzero(scores > threshold)
+        tied = np.flatnonzero(scores == threshold)
+        if len(above) + len(tied) > k:
+            tied = np.asarray(sorted(tied.tolist(), key=key)[: k - len(above)], dtype=np.int64)
+        head = np.concatenate([above, tied])
+    return np.asarray(sorted(head.tolist(), key=lambda r: (-float(scores[r]), key(r))), dtype=np.int64)
+
+
 class HybridRetriever(BaseRetriever):
     def __init__(
         self,
@@ -121,70 +138,40 @@ class HybridRetriever(BaseRetriever):
         self.version = version
         self.embed_query = embed_query
         self.config = config
-        # Build what the scoring needs now (at load or re-index), not during the first question.
-        _ = self.metadata_index, self.doc_of_row
+        # Build what the scoring needs now (at load or re-index), not during the first question:
+        # per version that is a few passes over per-segment lists (segments keep their own).
+        _ = self.metadata_index, version.chunk_bm25
         if config.sentence_weight or config.clause_weight:
             _ = self.sentence_index
 
     @property
     def metadata_index(self) -> MetadataIndex:
-        return _derived(self.version, "metadata_index", lambda: MetadataIndex(self.version.nodes))
+        return self.version.metadata_index
 
     @property
-    def doc_of_row(self) -> np.ndarray:
-        def build():
-            ids: dict[str, int] = {}
-            return np.asarray(
-                [ids.setdefault(n.metadata.get("doc"), len(ids)) for n in self.version.nodes], dtype=np.int64
-            )
-
-        return _derived(self.version, "doc_of_row", build)
+    def doc_of_row(self):
+        return self.version.doc_of_row
 
     @property
     def sentence_index(self) -> SentenceIndex:
-        return _derived(self.version, "sentence_index", lambda: load_or_build_sentences(self.version))
+        return self.version.sentence_index
 
     def tokenize(self, text: str) -> list[str]:
         """The query's BM25 terms, exactly as bm25s tokenizes (lower case, English stop words out,
-        stemmed), without its per-call overhead."""
-        retriever = self.version.bm25
-        words = [w for w in re.findall(retriever.token_pattern, text.lower()) if w not in STOPWORDS]
-        return retriever.stemmer.stemWords(words) if retriever.stemmer is not None and words else words
+        stemmed)."""
+        return tokenize(text)
 
     def bm25_scores(self, query: str, tokens: list[str] | None = None) -> np.ndarray:
-        tokens = self.tokenize(query) if tokens is None else tokens
-        bm25 = self.version.bm25.bm25
-        ids = [bm25.vocab_dict[t] for t in tokens if t in bm25.vocab_dict]
-        if not ids:
-            return np.zeros(self.version.n_chunks, dtype="float32")
-        return bm25.get_scores_from_ids(ids).astype("float32")
+        return self.version.bm25_scores(self.tokenize(query) if tokens is None else tokens)
 
     def dense_scores(self, query: str, query_embedding=None) -> np.ndarray:
-        q = np.ascontiguousarray(
-            query_embedding if query_embedding is not None else self.embed_query(query), dtype="float32"
-        )
-        vectors = self.version.vectors
-        if (
-            not len(vectors)
-            or q.shape != (vectors.shape[1],)
-            or not vectors.flags.c_contiguous
-            or vectors.dtype != np.float32
-        ):
-            return vectors @ q
-        # faiss's single-threaded SIMD dot products: numpy's matrix-vector product goes through
-        # multi-threaded BLAS, which on a busy 2-core machine waits for its threads (10k
-        # chunks: ~15 ms instead of <1 ms); it also releases the GIL.
-        import faiss
-
-        out = np.empty(len(vectors), dtype="float32")
-        faiss.fvec_inner_products_ny(
-            faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(vectors), vectors.shape[1], len(vectors)
-        )
-        return out
+        q = query_embedding if query_embedding is not None else self.embed_query(query)
+        return self.version.dense_scores(np.asarray(q, dtype="float32"))
 
     def scores(self, query: str, query_embedding=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fused, dense, bm25) scores of every chunk."""
+        """(fused, dense, bm25) scores of every (live) chunk."""
         config = self.config
+        version = self.version
         head = config.candidates
         tokens = self.tokenize(query)
         # The query embedding and the dense scan (torch and faiss, both outside the GIL) run on
@@ -196,7 +183,7 @@ class HybridRetriever(BaseRetriever):
             if config.sentence_weight or config.clause_weight:
                 clauses = question_clauses(query, self.metadata_index) if config.clause_weight else []
                 lists = [tokens] + ([self.tokenize(c) for c in clauses] if len(clauses) > 1 else [])
-                scored = self.sentence_index.chunk_scores_many(lists)
+                scored = [version.gather(s) for s in self.sentence_index.chunk_scores_many(lists)]
         finally:
             dense = dense_future.result()
         fused = config.dense_weight * _scale_head(dense, head) + config.bm25_weight * _scale_head(bm25, head)
@@ -208,11 +195,11 @@ class HybridRetriever(BaseRetriever):
         if config.source_boost:
             mask = self.metadata_index.source_mask(query)
             if mask is not None:
-                fused += config.source_boost * mask
+                fused += config.source_boost * version.gather(mask)
         if config.date_boost:
             mask = self.metadata_index.date_mask(query)
             if mask is not None:
-                fused += config.date_boost * mask
+                fused += config.date_boost * version.gather(mask)
         return fused, dense, bm25
 
     def search(self, query: str, top_k: int | None = None, query_embedding=None) -> list[Hit]:
@@ -224,8 +211,7 @@ class HybridRetriever(BaseRetriever):
         fused, dense, bm25 = self.scores(query, query_embedding)
         diverse = self.config.article_penalty > 0 or self.config.max_per_article > 0
         pool = min(n, max(4 * top_k, 40) if diverse else top_k)
-        head = np.argpartition(-fused, pool - 1)[:pool] if pool < n else np.arange(n)
-        head = head[np.argsort(-fused[head], kind="stable")]
+        head = top_rows(fused, pool, version.row_key)
         if diverse:
             rows = select_diverse(
                 head,
@@ -248,18 +234,3 @@ class HybridRetriever(BaseRetriever):
 def _dense_executor() -> ThreadPoolExecutor:
     """Threads for query embeddings and dense scans, beside the answering threads (one each)."""
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="dense")
-
-
-# ---------------------------------------------------------------- per-version derived data
-
-_derived_lock = threading.Lock()
-
-
-def _derived(version: IndexVersion, key: str, build: Callable):
-    """A structure derived from an (immutable) version, computed once and kept on it."""
-    store = version.__dict__.setdefault("_derived", {})
-    if key not in store:
-        with _derived_lock:
-            if key not in store:
-                store[key] = build()
-    return store[key]

@@ -1,60 +1,58 @@
-"""The persisted index: immutable versions in the data dir and an atomic ``CURRENT`` pointer.
+"""Re-indexing: bring the index up to date with the corpus directory and publish a new version.
 
-Layout (``data/index/``)::
+A re-index compares the corpus with the live version's articles by content hash, reading only
+files whose size or modification time changed (index/scan.py). Nothing changed: nothing is
+built or written (a no-op), and a fresh process does not even load the version (its manifests
+and checksums are enough). Otherwise the added and changed articles are chunked into **one new
+segment**, and the new version lists the live version's segments, the new one, and the rows it
+deletes (the old copies of changed articles, removed articles): the cost is that of what
+changed, not of the corpus. Chunks whose embedded text equals an indexed chunk's (a renamed
+article with the same title, an article with a paragraph appended) keep its vector; only the
+rest is embedded. Without a usable previous version (none, or another chunking or model), one
+segment with every article is built.
 
-    CURRENT                  name of the live version, replaced atomically (os.replace)
-    v-<seq>-<time>-<id>/     one complete version, never modified after it is published
-        manifest.json        articles (content hash, title, chunk count), chunking, counts,
-                             size and sha256 of every other file of the version
-        vectors.faiss        FaissVectorStore of the chunk embeddings (row i = corpus node i)
-        bm25/                BM25Retriever persisted with the chunk nodes as its corpus
-    .build-<id>/             a version being built; left over only by a crash, removed next time
-    .lock                    flock held while a re-index runs (one at a time, across processes
-                             and threads); holds the running re-index's progress as JSON
-    last-reindex.json        the report of the last finished re-index (for /stats)
-
-A re-index compares the corpus dir with the live version's manifest by content hash. Nothing
-changed: nothing is built or written (a no-op). Otherwise the embeddings of unchanged articles
-are reused, and so are those of any chunk whose embedded text is identical to an old chunk's
-(a renamed article with the same title, an article with a paragraph appended); only the rest is
-embedded. The new version is built beside the live one and published by replacing ``CURRENT``
-in one step, so readers see either the old or the new version, and a crash or kill at any point
-leaves the last good version serving. The next re-index removes what a crash left behind.
-
-A ``CURRENT`` that is missing, unreadable or names a version that does not load (files missing,
-truncated, checksum mismatch) is not fatal: the newest version that does load is re-published,
-or the index is rebuilt from the corpus if none does.
+The storage (index/filestore.py for the embedded store) writes the segment and the version
+beside the live one and publishes it in one atomic step, so readers see the old or the new
+version and a crash at any point leaves the last good version serving. A live version that is
+missing or does not load (damaged files) is not fatal: the newest version that loads is
+re-published, or the index is rebuilt from the corpus if none does. Segments are compacted by
+merges (index/merge.py), which change no answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import re
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.schema import TextNode
 
-from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, load_corpus
+from index.articles import DEFAULT_MAX_ARTICLE_BYTES, Article, read_article
 from index.chunking import ChunkingConfig, chunk_article
-from index.files import fsync_dir, write_atomic
-from index.lock import LOCK_NAME, BuildLock, BuildStatus, Progress, ReindexTimeout, read_status
-from index.versions import DIM, FORMAT_VERSION, MODEL_ID, IndexCorruptError, IndexVersion, file_digest
+from index.filestore import FileStorage
+from index.lock import BuildStatus, Progress, ReindexTimeout
+from index.merge import MergePolicy
+from index.scan import STAT_CACHE_NAME, CorpusScan, StatCache, scan_corpus
+from index.segments import (
+    DIM,
+    FORMAT_VERSION,
+    MODEL_ID,
+    ROW_ARRAYS,
+    IndexCorruptError,
+    Segment,
+    derived_arrays,
+    embed_text,
+    new_segment_id,
+    segment_meta,
+)
+from index.versions import IndexVersion
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 128
-LAST_REPORT_NAME = "last-reindex.json"
-# v-<seq>-<time>-<id> (and the older v-<time>-<id>): never a path separator or "..".
-_VERSION_NAME = re.compile(r"^v-[0-9A-Za-z]+(?:-[0-9A-Za-z]+){1,3}$")
 
 
 @dataclass
@@ -73,6 +71,9 @@ class ReindexReport:
     rebuilt_from_scratch: bool = False  # no usable previous version: everything embedded
     recovered: str | None = None  # what was wrong with the live index and was repaired
     finished: str = ""  # UTC ISO time
+    partial: bool = False  # only named files were looked at (the others are not listed)
+    files_read: int = 0  # article files read (the others' size and time were unchanged)
+    segments: int = 0  # segments of the version now live
 
     @property
     def no_op(self) -> bool:
@@ -93,7 +94,12 @@ class ReindexReport:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return asdict(self) | {"no_op": self.no_op}
+        # Not dataclasses.asdict: it deep-copies every name one by one (15,000 unchanged articles).
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name in ("added", "changed", "removed", "unchanged"):
+            data[name] = list(data[name])
+        data["skipped"] = [list(s) for s in self.skipped]
+        return data | {"no_op": self.no_op}
 
     @classmethod
     def from_json(cls, data: dict) -> ReindexReport:
@@ -102,24 +108,36 @@ class ReindexReport:
         return cls(**known)
 
 
-def _embed_text(node: TextNode) -> str:
-    return node.get_content(metadata_mode=MetadataMode.EMBED)
+def _diff(scan: CorpusScan, old_articles: dict[str, dict]) -> ReindexReport:
+    """Added / changed / unchanged / removed articles of a scan against a version's articles."""
+    report = ReindexReport(skipped=list(scan.skipped), partial=scan.partial, files_read=scan.read)
+    for file in scan.files:
+        old = old_articles.get(file.doc_id)
+        if old is None:
+            report.added.append(file.doc_id)
+        elif old.get("hash") != file.content_hash:
+            report.changed.append(file.doc_id)
+        else:
+            report.unchanged.append(file.doc_id)
+    if scan.partial:
+        report.removed = sorted(d for d in scan.missing if d in old_articles)
+    else:
+        present = {f.doc_id for f in scan.files}
+        report.removed = sorted(set(old_articles) - present)
+    return report
 
 
-def _embed_key(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-
-
-def _version_order(name: str) -> tuple[int, str]:
-    """Sort key: the publication sequence number; versions from before it came first."""
-    parts = name.split("-")
-    if len(parts) >= 3 and len(parts[1]) == 6 and parts[1].isdigit():
-        return int(parts[1]), name
-    return -1, name
+def _article_entry(article: Article) -> dict:
+    return {
+        "hash": article.content_hash,
+        "title": article.title,
+        "source": article.source,
+        "published": article.published,
+    }
 
 
 class IndexStore:
-    """The versions directory of one data dir: load the live version, build and publish new ones."""
+    """The index of one corpus in one storage: load the live version, build and publish new ones."""
 
     def __init__(
         self,
@@ -127,8 +145,13 @@ class IndexStore:
         corpus_dir: Path,
         chunking: ChunkingConfig = ChunkingConfig(),
         max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+        storage=None,
+        merge_policy: MergePolicy = MergePolicy(),
     ):
-        self.root = Path(data_dir) / "index"
+        self.storage = storage if storage is not None else FileStorage(Path(data_dir) / "index")
+        self.merge_policy = merge_policy
+        # Local to this machine, like the corpus directory it describes (index/scan.py).
+        self.stat_cache_path = Path(data_dir) / "index" / STAT_CACHE_NAME
         self.corpus_dir = Path(corpus_dir)
         self.chunking = chunking
         self.max_article_bytes = max_article_bytes
@@ -136,64 +159,65 @@ class IndexStore:
     # ------------------------------------------------------------ reading
 
     @property
+    def root(self) -> Path:
+        return self.storage.root
+
+    @property
     def pointer(self) -> Path:
-        return self.root / "CURRENT"
+        return self.storage.pointer
 
     def current_name(self) -> str | None:
-        """The live version's name; None if CURRENT is missing, unreadable or nonsense."""
-        try:
-            name = self.pointer.read_bytes().decode("utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            return None
-        return name if _VERSION_NAME.match(name) else None
+        return self.storage.current_name()
 
     def version_names(self) -> list[str]:
-        """Every version directory, oldest first."""
-        try:
-            names = [
-                p.name for p in self.root.iterdir() if p.name.startswith("v-") and _VERSION_NAME.match(p.name)
-            ]
-        except OSError:
-            return []
-        return sorted((n for n in names if (self.root / n).is_dir()), key=_version_order)
+        return self.storage.version_names()
 
     def load_current(self, attempts: int = 3) -> IndexVersion | None:
         """The live version, or None when there is none or it cannot be read (logged)."""
         for _ in range(attempts):
-            name = self.current_name()
+            name = self.storage.current_name()
             if not name:
-                if self.pointer.exists():
-                    log.warning("index pointer %s is unreadable; the index will be repaired", self.pointer)
+                problem = self.storage.pointer_problem()
+                if problem:
+                    log.warning("%s; the index will be repaired", problem)
                 return None
             try:
-                return IndexVersion.load(self.root / name)
+                return self.storage.load_version(name)
             except IndexCorruptError as exc:
-                if self.current_name() != name:
+                if self.storage.current_name() != name:
                     continue  # a re-index published (and cleaned up) meanwhile: read the new one
                 log.warning("persisted index unusable, it will be repaired or rebuilt: %s", exc)
                 return None
         return None
 
     def load_newest_good(self, exclude: str | None = None) -> IndexVersion | None:
-        """The newest version that loads, for recovery when CURRENT is unusable."""
-        for name in reversed(self.version_names()):
+        """The newest version that loads, for recovery when the live one is unusable."""
+        for name in reversed(self.storage.version_names()):
             if name == exclude:
                 continue
             try:
-                return IndexVersion.load(self.root / name)
+                return self.storage.load_version(name)
             except IndexCorruptError as exc:
                 log.warning("version %s unusable: %s", name, exc)
         return None
 
     def building_status(self) -> BuildStatus | None:
         """How far the running re-index (in any process) got; None if none is running."""
-        return read_status(self.root / LOCK_NAME)
+        return self.storage.building_status()
 
     def last_report(self) -> ReindexReport | None:
+        data = self.storage.last_report()
         try:
-            return ReindexReport.from_json(json.loads((self.root / LAST_REPORT_NAME).read_text("utf-8")))
-        except (OSError, ValueError, TypeError):
+            return ReindexReport.from_json(data) if data else None
+        except (TypeError, ValueError):
             return None
+
+    def _compatible(self, manifest: dict | None) -> bool:
+        return (
+            bool(manifest)
+            and manifest.get("chunking") == asdict(self.chunking)
+            and manifest.get("model") == MODEL_ID
+        )
 
     # ------------------------------------------------------------ building
 
@@ -205,22 +229,23 @@ class IndexStore:
         fail_after_stage: str | None = None,
         need_version: bool = False,
         deadline: float | None = None,
+        only: list[str] | None = None,
     ) -> tuple[IndexVersion | None, ReindexReport]:
         """Bring the index up to date with the corpus dir; publish a new version if anything changed.
 
         ``previous`` is the caller's loaded copy of the live version (saves loading it again).
-        Returns the version now live and the report. For a no-op the version is ``previous`` if
-        that is the live one; otherwise the live version is not loaded at all (its manifest and
-        checksums are enough to know nothing changed) and None is returned, unless
-        ``need_version``. Raises IndexBusyError when a re-index is running,
-        index.articles.CorpusError when the corpus cannot be used (the live version keeps
-        serving). ``fail_after_stage`` raises inside the build, for crash tests. Past ``deadline``
-        (``time.monotonic()``) the build stops at its next step with ReindexTimeout, publishing
-        nothing.
+        ``only`` limits the re-index to those corpus files (paths relative to the corpus dir; a
+        missing one is removed from the index). Returns the version now live and the report. For
+        a no-op the version is ``previous`` if that is the live one; otherwise the live version is
+        not loaded at all and None is returned, unless ``need_version``. Raises IndexBusyError
+        when a re-index is running, index.articles.CorpusError when the corpus cannot be used
+        (the live version keeps serving). ``fail_after_stage`` raises inside the build, for
+        crash tests. Past ``deadline`` (``time.monotonic()``) the build stops at its next step
+        with ReindexTimeout, publishing nothing.
         """
         started = time.perf_counter()
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = BuildLock(self.root / LOCK_NAME)
+        self.storage.ensure()
+        lock = self.storage.build_lock()
         lock.acquire()
         try:
 
@@ -238,295 +263,202 @@ class IndexStore:
                 if fail_after_stage == stage and done >= total:
                     raise RuntimeError(f"injected failure after {stage}")
 
-            self._remove_leftovers()
-            corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
-            report_progress("reading", len(corpus.articles), len(corpus.articles))
-            report = self._unchanged(corpus, previous, need_version)
-            if report is not None:
-                # Nothing to do: no chunking, no embedding, nothing written, CURRENT untouched.
-                live = previous if previous is not None and previous.name == report.version else None
-                version = live
-            else:
-                live, recovered = self._live_version(previous)
-                version, report = self._build_locked(embed_texts, live, corpus, report_progress)
-                report.recovered = recovered
-            report.seconds = time.perf_counter() - started
-            report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            try:
-                write_atomic(self.root / LAST_REPORT_NAME, json.dumps(report.to_json(), ensure_ascii=False))
-            except OSError as exc:
-                log.warning("could not record the re-index report: %s", exc)
-            return version, report
+            self.storage.cleanup()
+            name, manifest, known = self._known(previous, need_version)
+            if not self._compatible(manifest):
+                manifest, known = None, {}
+            # A scan of named files reads them (they are few): the stat cache is for whole scans.
+            cache = self._stat_cache() if only is None else None
+            scan = scan_corpus(self.corpus_dir, cache, self.max_article_bytes, only)
+            report_progress("reading", len(scan.files), len(scan.files))
+            if manifest is not None:
+                report = _diff(scan, known)
+                if report.no_op:
+                    # Nothing to do: no chunking, no embedding, nothing written, CURRENT untouched.
+                    report.chunks = manifest.get("n_chunks", 0)
+                    report.version = name
+                    report.segments = len(manifest.get("segments", []))
+                    version = previous if previous is not None and previous.name == name else None
+                    return version, self._finish(report, started)
+            live, recovered = self._live_version(previous)
+            if scan.partial and (live is None or not self._compatible(live.manifest)):
+                # Nothing usable to add the named files to: index the whole corpus.
+                scan = scan_corpus(self.corpus_dir, self._stat_cache(), self.max_article_bytes)
+            version, report = self._build_locked(embed_texts, live, scan, report_progress)
+            report.recovered = recovered
+            return version, self._finish(report, started)
         finally:
             lock.release()
+
+    def _stat_cache(self) -> StatCache:
+        return StatCache(self.stat_cache_path, self.corpus_dir)
+
+    def _finish(self, report: ReindexReport, started: float) -> ReindexReport:
+        report.seconds = time.perf_counter() - started
+        report.finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.storage.save_report(report.to_json())
+        return report
+
+    def _known(
+        self, previous: IndexVersion | None, need_version: bool = False
+    ) -> tuple[str | None, dict | None, dict]:
+        """(live name, its manifest if usable for an incremental re-index, its articles), from
+        ``previous`` when it is the live version, else from the checked manifests (no loading)."""
+        name = self.storage.current_name()
+        manifest, known = None, {}
+        if previous is not None and previous.name == name:
+            manifest, known = previous.manifest, previous.articles
+        elif name and not need_version:
+            verified = self.storage.verified_articles(name)
+            if verified is not None:
+                manifest, known = verified
+        return name, manifest, known
 
     def changes(self, previous: IndexVersion | None = None) -> ReindexReport | None:
         """What differs between the corpus dir and the live version, without building anything
         or taking the lock: None when a re-index would be a no-op, else the diff (added, changed,
         removed; all unchanged when only the chunking or the model differs). Raises CorpusError."""
-        corpus = load_corpus(self.corpus_dir, self.max_article_bytes)
-        if self._unchanged(corpus, previous, need_version=False) is not None:
-            return None
-        name = self.current_name()
-        if previous is not None and previous.name == name:
-            articles = previous.articles
-        else:
-            articles = ((self._verified_manifest(name) if name else None) or {}).get("articles") or {}
-        return _diff(corpus, articles)
+        _, manifest, known = self._known(previous)
+        report = _diff(scan_corpus(self.corpus_dir, self._stat_cache(), self.max_article_bytes), known)
+        return None if report.no_op and self._compatible(manifest) else report
 
     def _live_version(self, previous: IndexVersion | None) -> tuple[IndexVersion | None, str | None]:
-        """The live version (loaded), repairing CURRENT from the newest good version if needed."""
-        name = self.current_name()
+        """The live version (loaded), repairing the pointer from the newest good version if needed."""
+        name = self.storage.current_name()
         if previous is not None and name == previous.name:
             return previous, None
         live = self.load_current()
         if live is not None:
             return live, None
-        pointer = self.pointer
-        if not pointer.exists():
-            problem = None if not self.version_names() else "the index pointer CURRENT was missing"
-        elif name is None:
-            problem = "the index pointer CURRENT was unreadable"
-        else:
-            problem = f"the live version {name} did not load"
+        problem = self.storage.pointer_problem() or (
+            f"the live version {name} did not load" if name else None
+        )
         fallback = self.load_newest_good(exclude=name)
         if fallback is None:
             return None, (problem + "; rebuilt from the corpus") if problem else None
         log.warning("%s: re-publishing %s", problem, fallback.name)
-        self._publish(fallback.name)
+        self.storage.publish(fallback.name)
         return fallback, f"{problem}; re-published {fallback.name}"
 
-    def _remove_leftovers(self) -> None:
-        """Remove unfinished builds, pointer temp files and versions nobody can reach.
-
-        Kept: the live version and the newest one before it (a process that read CURRENT
-        just before a switch may still be loading it). Called with the lock held.
-        """
-        for path in self.root.glob(".build-*"):
-            log.info("removing unfinished build %s", path.name)
-            shutil.rmtree(path, ignore_errors=True)
-        for path in self.root.glob("*.tmp"):
-            path.unlink(missing_ok=True)
-        live = self.current_name()
-        names = self.version_names()
-        if live not in names:
-            return  # nothing is live: leave every version for recovery
-        older = [n for n in names if _version_order(n) < _version_order(live)]
-        keep = {live, *older[-1:]}
-        for name in names:
-            if name not in keep:
-                log.info("removing old or unpublished version %s", name)
-                shutil.rmtree(self.root / name, ignore_errors=True)
-
-    def _reusable(self, previous: IndexVersion | None) -> IndexVersion | None:
-        if previous is None:
-            return None
-        m = previous.manifest
-        if m.get("chunking") != asdict(self.chunking) or m.get("model") != MODEL_ID:
-            return None
-        return previous
-
-    def _verified_manifest(self, name: str) -> dict | None:
-        """The manifest of version ``name`` if every file it lists is intact (size and sha256)."""
-        path = self.root / name
-        try:
-            manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-            files = manifest.get("files") if isinstance(manifest, dict) else None
-            if (
-                manifest.get("format") != FORMAT_VERSION
-                or not files
-                or not isinstance(manifest.get("articles"), dict)
-            ):
-                return None
-            for rel, expected in files.items():
-                file = path / rel
-                if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
-                    return None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        return manifest
-
-    def _unchanged(self, corpus, previous: IndexVersion | None, need_version: bool) -> ReindexReport | None:
-        """The report of a no-op if the live version already matches the corpus, else None."""
-        name = self.current_name()
-        if not name:
-            return None
-        if previous is not None and previous.name == name:
-            manifest = previous.manifest
-        elif need_version:
-            return None  # the caller needs the version loaded: take the loading path
-        else:
-            manifest = self._verified_manifest(name)
-            if manifest is None:
-                return None
-        if manifest.get("chunking") != asdict(self.chunking) or manifest.get("model") != MODEL_ID:
-            return None
-        report = _diff(corpus, manifest["articles"])
-        if not report.no_op:
-            return None
-        report.chunks = manifest.get("n_chunks", 0)
-        report.version = name
-        return report
+    def _read_all(self, scan: CorpusScan, docs: list[str]) -> dict[str, Article]:
+        """The articles ``docs`` of a scan (read now if the scan only checked their stat)."""
+        by_doc = {f.doc_id: f for f in scan.files}
+        out = {}
+        for doc_id in docs:
+            file = by_doc[doc_id]
+            if file.article is None:
+                file.article = read_article(self.corpus_dir / doc_id, self.corpus_dir, self.max_article_bytes)
+            out[doc_id] = file.article
+        return out
 
     def _build_locked(
-        self, embed_texts, previous, corpus, progress: Progress
+        self, embed_texts, live: IndexVersion | None, scan: CorpusScan, progress: Progress
     ) -> tuple[IndexVersion, ReindexReport]:
-        reusable = self._reusable(previous)
-        report = _diff(corpus, previous.articles if previous else {})
+        reusable = live if live is not None and self._compatible(live.manifest) else None
+        report = _diff(scan, live.articles if live is not None else {})
         report.rebuilt_from_scratch = reusable is None
-        old_articles = previous.articles if previous else {}
         if reusable is not None and report.no_op:  # e.g. the live version was just repaired
-            report.chunks = reusable.n_chunks
-            report.version = reusable.name
+            report.chunks, report.version = reusable.n_chunks, reusable.name
+            report.segments = len(reusable.segments)
             return reusable, report
 
+        if reusable is not None:
+            new_docs = sorted(report.added + report.changed)
+            report.reused_chunks = sum(reusable.articles[d]["chunks"] for d in report.unchanged)
+        else:
+            new_docs = [f.doc_id for f in scan.files]
+        articles = self._read_all(scan, new_docs)
         nodes: list[TextNode] = []
-        vectors: list[np.ndarray] = []
-        pending: list[int] = []  # positions in nodes still without a vector
-        manifest_articles: dict[str, dict] = {}
-        for i, article in enumerate(corpus.articles):
-            old = old_articles.get(article.doc_id)
-            if reusable is not None and old is not None and old.get("hash") == article.content_hash:
-                article_nodes, article_vectors = reusable.article_vectors(article.doc_id)
-                report.reused_chunks += len(article_nodes)
-            else:
-                article_nodes = chunk_article(article, self.chunking)
-                article_vectors = np.zeros((len(article_nodes), DIM), "float32")
-                pending.extend(range(len(nodes), len(nodes) + len(article_nodes)))
-            nodes.extend(article_nodes)
-            vectors.append(article_vectors)
-            manifest_articles[article.doc_id] = _manifest_entry(article, len(article_nodes))
-            progress("chunking", i + 1, len(corpus.articles))
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, DIM), "float32")
+        entries: dict[str, dict] = {}
+        for i, doc_id in enumerate(new_docs):
+            article = articles[doc_id]
+            nodes.extend(chunk_article(article, self.chunking))
+            entries[doc_id] = _article_entry(article)
+            progress("chunking", i + 1, len(new_docs))
 
-        texts = {p: _embed_text(nodes[p]) for p in pending}
-        if reusable is not None and pending:
-            # Chunks of renamed or edited articles whose embedded text (title, source, date and
-            # chunk text) is identical to a chunk of the previous version keep its vector.
-            reused_docs = set(report.unchanged)
-            old_rows = {
-                _embed_key(_embed_text(node)): row
-                for row, node in enumerate(reusable.nodes)
-                if node.metadata.get("doc") not in reused_docs
-            }
-            still = []
-            for p in pending:
-                row = old_rows.get(_embed_key(texts[p]))
-                if row is None:
-                    still.append(p)
-                else:
-                    matrix[p] = reusable.vectors[row]
-                    report.reused_chunks += 1
-            pending = still
-
-        # Embed longest first in large batches: less padding per batch than article order.
-        pending.sort(key=lambda p: -len(texts[p]))
-        report.embedded_chunks = len(pending)
-        progress("embedding", 0, len(pending))
-        for batch_start in range(0, len(pending), EMBED_BATCH):
-            batch = pending[batch_start : batch_start + EMBED_BATCH]
-            embedded = np.asarray(embed_texts([texts[p] for p in batch]), dtype="float32")
-            if embedded.shape != (len(batch), DIM):
-                raise ValueError(
-                    f"the embedding model returned shape {embedded.shape}, expected ({len(batch)}, {DIM})"
-                )
-            matrix[batch] = embedded
-            progress("embedding", batch_start + len(batch), len(pending))
+        arrays = derived_arrays(nodes)
+        vectors = np.zeros((len(nodes), DIM), dtype=np.float32)
+        pending = np.ones(len(nodes), dtype=bool)
+        source = reusable if reusable is not None else self.storage.legacy_vectors()
+        if source is not None and nodes:
+            # Chunks whose embedded text (title, source, date and chunk text) is identical to an
+            # indexed chunk's keep its vector.
+            found, old_vectors = source.find_vectors(arrays["embed_keys"])
+            vectors[found] = old_vectors[found]
+            pending &= ~found
+            report.reused_chunks += int(found.sum())
+        self._embed(embed_texts, nodes, vectors, np.flatnonzero(pending), report, progress)
+        arrays["vectors"] = vectors
+        for spec in ROW_ARRAYS:
+            if spec.name not in arrays:
+                raise ValueError(f"array {spec.name} has no compute function and was not filled")
 
         progress("writing", 0, 1)
-        name = self._next_name()
-        build_dir = self.root / f".build-{name.rsplit('-', 1)[1]}"
-        build_dir.mkdir(parents=True)
-        manifest = {
+        chunking = asdict(self.chunking)
+        segments = list(reusable.segments) if reusable is not None else []
+        deleted = {k: set(v) for k, v in (reusable.manifest.get("deleted") or {}).items()} if reusable else {}
+        for doc_id in report.changed + report.removed:
+            holder = reusable.segment_of(doc_id) if reusable is not None else None
+            if holder is not None:
+                deleted.setdefault(holder.id, set()).add(doc_id)
+        new_segment = None
+        if nodes:
+            segment_id = new_segment_id()
+            meta = segment_meta(segment_id, entries, nodes, MODEL_ID, chunking)
+            new_segment = Segment(segment_id, meta, nodes, arrays)
+            segments.append(new_segment)
+        # A segment whose every article is deleted leaves the version (a merge in passing).
+        segments = [s for s in segments if len(deleted.get(s.id, ())) < len(s.articles)]
+        kept = {s.id for s in segments}
+        deleted = {k: sorted(v) for k, v in deleted.items() if k in kept and v}
+        name = self.storage.new_version_name()
+        entries_by_id = {e["id"]: e for e in (reusable.manifest["segments"] if reusable else [])}
+        if new_segment is not None:
+            entries_by_id[new_segment.id] = self.storage.write_segment(new_segment)
+            self.storage.commit_segment(new_segment)
+        manifest = self._manifest(segments, entries_by_id, deleted)
+        self.storage.write_version(name, manifest)
+        progress("writing", 1, 1)
+
+        version = self.storage.load_version(name)  # checks what was written before it goes live
+        progress("publishing", 0, 1)
+        self.storage.publish(name)
+        report.published = True
+        report.chunks = version.n_chunks
+        report.version = name
+        report.segments = len(version.segments)
+        progress("publishing", 1, 1)
+        self.storage.cleanup()
+        return version, report
+
+    def _manifest(self, segments: list[Segment], entries: dict[str, dict], deleted: dict) -> dict:
+        n_chunks = sum(s.n_chunks for s in segments) - sum(
+            s.articles[d]["chunks"] for s in segments for d in deleted.get(s.id, ())
+        )
+        return {
             "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": MODEL_ID,
             "chunking": asdict(self.chunking),
             "corpus_dir": str(self.corpus_dir),
-            "n_chunks": len(nodes),
-            "articles": manifest_articles,
+            "segments": [entries[s.id] for s in segments],
+            "deleted": deleted,
+            "n_chunks": n_chunks,
+            "n_articles": sum(len(s.articles) - len(deleted.get(s.id, ())) for s in segments),
         }
-        self._write_files(build_dir, nodes, matrix, manifest)
-        progress("writing", 1, 1)
 
-        final_dir = self.root / name
-        os.rename(build_dir, final_dir)
-        fsync_dir(self.root)
-        version = IndexVersion.load(final_dir)  # verifies what was written before it goes live
-        progress("publishing", 0, 1)
-        self._publish(name)
-        report.published = True
-        report.chunks = version.n_chunks
-        report.version = name
-        progress("publishing", 1, 1)
-        self._remove_leftovers()
-        return version, report
-
-    def _write_files(
-        self, build_dir: Path, nodes: list[TextNode], matrix: np.ndarray, manifest: dict
-    ) -> None:
-        import faiss
-        from llama_index.retrievers.bm25 import BM25Retriever
-        from llama_index.vector_stores.faiss import FaissVectorStore
-
-        faiss_index = faiss.IndexFlatIP(DIM)
-        if len(matrix):
-            faiss_index.add(np.ascontiguousarray(matrix))
-        FaissVectorStore(faiss_index=faiss_index).persist(persist_path=str(build_dir / "vectors.faiss"))
-        BM25Retriever(nodes=nodes, similarity_top_k=min(10, max(1, len(nodes)))).persist(
-            str(build_dir / "bm25"), show_progress=False
-        )
-        files = {}
-        for path in sorted(build_dir.rglob("*")):
-            if path.is_file():
-                with open(path, "rb") as f:
-                    os.fsync(f.fileno())
-                files[path.relative_to(build_dir).as_posix()] = {
-                    "size": path.stat().st_size,
-                    "sha256": file_digest(path),
-                }
-        manifest["files"] = files
-        with open(build_dir / "manifest.json", "w", encoding="utf-8") as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        for path in [build_dir, *(p for p in build_dir.rglob("*") if p.is_dir())]:
-            fsync_dir(path)
-
-    def _next_name(self) -> str:
-        seqs = [_version_order(n)[0] for n in self.version_names()]
-        current = self.current_name()
-        if current:
-            seqs.append(_version_order(current)[0])
-        seq = max(seqs, default=0) + 1
-        return f"v-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-
-    def _publish(self, name: str) -> None:
-        write_atomic(self.pointer, name + "\n")
-
-
-def _diff(corpus, old_articles: dict[str, dict]) -> ReindexReport:
-    """Added / changed / unchanged / removed articles of the corpus against a manifest's."""
-    report = ReindexReport(skipped=list(corpus.skipped))
-    current = set()
-    for article in corpus.articles:
-        current.add(article.doc_id)
-        old = old_articles.get(article.doc_id)
-        if old is None:
-            report.added.append(article.doc_id)
-        elif old.get("hash") != article.content_hash:
-            report.changed.append(article.doc_id)
-        else:
-            report.unchanged.append(article.doc_id)
-    report.removed = sorted(set(old_articles) - current)
-    return report
-
-
-def _manifest_entry(article: Article, chunks: int) -> dict:
-    return {
-        "hash": article.content_hash,
-        "title": article.title,
-        "source": article.source,
-        "published": article.published,
-        "chunks": chunks,
-    }
+    def _embed(self, embed_texts, nodes, vectors, pending, report, progress) -> None:
+        texts = {int(p): embed_text(nodes[p]) for p in pending}
+        # Longest first in large batches: less padding per batch than article order.
+        order = sorted(texts, key=lambda p: -len(texts[p]))
+        report.embedded_chunks = len(order)
+        progress("embedding", 0, len(order))
+        for start in range(0, len(order), EMBED_BATCH):
+            batch = order[start : start + EMBED_BATCH]
+            embedded = np.asarray(embed_texts([texts[p] for p in batch]), dtype="float32")
+            if embedded.shape != (len(batch), DIM):
+                raise ValueError(
+                    f"the embedding model returned shape {embedded.shape}, expected ({len(batch)}, {DIM})"
+                )
+            vectors[batch] = embedded
+            progress("embedding", start + len(batch), len(order))

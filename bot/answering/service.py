@@ -70,6 +70,9 @@ class AnswerService:
 
     async def warm(self) -> None:
         await self._run(self._executor, self.library.warm)
+        watch = getattr(self.library, "watch", None)
+        if watch is not None:
+            watch()  # serve what any process publishes (the CLI, another shard)
 
     # ---------------------------------------------------------------- admission control
 
@@ -167,18 +170,25 @@ class AnswerService:
 
     # ---------------------------------------------------------------- re-index
 
-    async def reindex(self, progress: Progress | None = None) -> ReindexReport:
+    async def reindex(self, progress: Progress | None = None, only: list[str] | None = None) -> ReindexReport:
         """Raises index.lock.IndexBusyError when one is already running, index.lock.ReindexTimeout
         past REINDEX_TIMEOUT_S. ``progress`` is called from the re-index thread: hop back to the
-        loop with call_soon_threadsafe."""
+        loop with call_soon_threadsafe. ``only``: just these corpus files (new, changed or
+        deleted), for a caller that knows what it wrote (an upload, a feed): it then costs what
+        they cost, not a corpus scan."""
         limit = self.admission.reindex_timeout_s
         deadline = time.monotonic() + limit if limit else None
-        return await self._run(self._reindex_executor, self.library.reindex, progress, deadline=deadline)
+        return await self._run(
+            self._reindex_executor, self.library.reindex, progress, deadline=deadline, only=only
+        )
 
     async def pending_changes(self) -> ReindexReport | None:
         """What a re-index would change now (None: nothing), read off the event loop."""
         return await self._run(self._reindex_executor, self.library.pending_changes)
 
     def close(self) -> None:
+        stop_watching = getattr(self.library, "stop_watching", None)
+        if stop_watching is not None:
+            stop_watching()
         self._executor.shutdown(wait=True, cancel_futures=False)
         self._reindex_executor.shutdown(wait=False, cancel_futures=True)

@@ -31,6 +31,7 @@ from discord.ext import commands
 
 from bot.app.db import RUNNING, STARTED, Database, DatabaseError
 from bot.app.ratelimit import RateLimiter
+from bot.app.state import open_database
 from index.intake import remove_stale_uploads
 from index.lock import IndexBusyError
 
@@ -92,7 +93,7 @@ class NegotiationsBot(commands.Bot):
             **options,
         )
         self.settings = settings
-        self.db = db if db is not None else Database(settings.database_path)
+        self.db = db if db is not None else open_database(settings)
         self.service = service  # bot.answering.service.AnswerService, built in setup_hook if not given
         window = settings.rate_limit_seconds
         self.limiter = RateLimiter(settings.rate_limit_questions, window, self.db)
@@ -349,8 +350,29 @@ class NegotiationsBot(commands.Bot):
             log.info("shut down")
 
 
+class ShardedNegotiationsBot(NegotiationsBot, commands.AutoShardedBot):
+    """The same bot over several gateway connections (shards), run by discord.py's
+    ``AutoShardedBot``: all of DISCORD_SHARD_COUNT, or the DISCORD_SHARD_IDS of this process."""
+
+    def __init__(self, settings, **kwargs):
+        kwargs.setdefault("shard_count", settings.discord_shard_count)
+        kwargs.setdefault("shard_ids", list(settings.discord_shard_ids) or None)
+        # Slash commands are global state: synced by the process that runs shard 0 only.
+        kwargs.setdefault("sync_commands", 0 in (kwargs["shard_ids"] or [0]))
+        super().__init__(settings, **kwargs)
+
+
+def make_bot(settings, **kwargs) -> NegotiationsBot:
+    """The bot ``negotiations-bot run`` starts: sharded when DISCORD_SHARD_COUNT is set."""
+    return (
+        ShardedNegotiationsBot(settings, **kwargs)
+        if settings.discord_shard_count
+        else NegotiationsBot(settings, **kwargs)
+    )
+
+
 async def _run(settings, bot: NegotiationsBot | None = None) -> int:
-    bot = bot or NegotiationsBot(settings)
+    bot = bot or make_bot(settings)
     loop = asyncio.get_running_loop()
 
     def on_signal(sig: signal.Signals) -> None:

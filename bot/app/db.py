@@ -30,7 +30,7 @@ import aiosqlite
 
 from bot.app.db_feeds import FeedTables
 from bot.app.db_retention import Retention
-from bot.app.db_stats import Stats, StatsQueries
+from bot.app.db_stats import COUNT_DOWN, COUNT_UP, Stats, StatsQueries
 from bot.app.migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class Database(StatsQueries, Retention, FeedTables):
         async def run(conn):
             cursor = await conn.execute(
                 "INSERT INTO answers (created, user_id, guild_id, channel_id, thread_id, question, query, answer, refused,"
-                " backend, fallback_reason, latency_ms, index_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " backend, fallback_reason, latency_ms, index_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     self.clock(),
                     user_id,
@@ -243,7 +243,7 @@ class Database(StatsQueries, Retention, FeedTables):
                     answer.index_version,
                 ),
             )
-            answer_id = cursor.lastrowid
+            answer_id = (await cursor.fetchone())[0]
             await conn.executemany(
                 'INSERT INTO citations (answer_id, n, doc, title, source, published, quote, start, "end") VALUES (?,?,?,?,?,?,?,?,?)',
                 [
@@ -316,7 +316,7 @@ class Database(StatsQueries, Retention, FeedTables):
         async def run(conn):
             row = await (
                 await conn.execute(
-                    "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback WHERE answer_id = ?",
+                    f"SELECT {COUNT_UP}, {COUNT_DOWN} FROM feedback WHERE answer_id = ?",
                     (answer_id,),
                 )
             ).fetchone()
@@ -355,13 +355,45 @@ class Database(StatsQueries, Retention, FeedTables):
             sql, params = sql + " AND scope = ?", (before, scope)
         await self._write("prune rate-limit events", lambda c: c.execute(sql, params))
 
+    async def take_rate_slot(
+        self, user_id: int, now: float, window: float, limit: int, scope: str = "user"
+    ) -> float | None:
+        """Check and use one of ``user_id``'s ``limit`` events per ``window`` in one transaction:
+        0.0 if allowed (the event is recorded), else the seconds to wait; None if the database
+        could not be used. What a store shared by several processes needs: each check sees
+        every process's events (see ``_serialize``)."""
+
+        async def run(conn):
+            await self._serialize(conn, f"rate:{scope}:{user_id}")
+            rows = await (
+                await conn.execute(
+                    "SELECT at FROM rate_events WHERE scope = ? AND user_id = ? AND at > ? ORDER BY at DESC LIMIT ?",
+                    (scope, user_id, now - window, limit),
+                )
+            ).fetchall()
+            if len(rows) >= limit:
+                return max(0.0, rows[limit - 1][0] + window - now)
+            await conn.execute(
+                "INSERT INTO rate_events (user_id, at, scope) VALUES (?, ?, ?)", (user_id, now, scope)
+            )
+            return 0.0
+
+        return await self._write("check the rate limit", run)
+
+    @staticmethod
+    async def _serialize(conn, key: str) -> None:
+        """Inside a write: make concurrent writes about ``key`` wait for each other. SQLite's
+        writes already do (``BEGIN IMMEDIATE`` takes the file's write lock); PostgreSQL's store
+        takes an advisory lock."""
+
     # ---------------------------------------------------------------- threads
 
     async def add_bot_thread(self, thread_id: int, channel_id: int | None, user_id: int | None) -> None:
         await self._write(
             "save the thread",
             lambda c: c.execute(
-                "INSERT OR IGNORE INTO threads (thread_id, channel_id, user_id, created) VALUES (?,?,?,?)",
+                "INSERT INTO threads (thread_id, channel_id, user_id, created) VALUES (?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
                 (thread_id, channel_id, user_id, self.clock()),
             ),
         )
@@ -411,10 +443,10 @@ class Database(StatsQueries, Retention, FeedTables):
 
         async def run(conn):
             cursor = await conn.execute(
-                "INSERT INTO admin_actions (created, user_id, action, detail, outcome) VALUES (?,?,?,?,?)",
+                "INSERT INTO admin_actions (created, user_id, action, detail, outcome) VALUES (?,?,?,?,?) RETURNING id",
                 (self.clock(), user_id, action, detail, outcome),
             )
-            return cursor.lastrowid
+            return (await cursor.fetchone())[0]
 
         return await self._write("record the admin action", run)
 
@@ -475,10 +507,10 @@ class Database(StatsQueries, Retention, FeedTables):
 
         async def run(conn):
             cursor = await conn.execute(
-                "INSERT INTO reindex_runs (started, finished, user_id, outcome, report) VALUES (?,?,?,?,?)",
+                "INSERT INTO reindex_runs (started, finished, user_id, outcome, report) VALUES (?,?,?,?,?) RETURNING id",
                 (started, finished, user_id, outcome, text),
             )
-            return cursor.lastrowid
+            return (await cursor.fetchone())[0]
 
         return await self._write("record the re-index", run)
 

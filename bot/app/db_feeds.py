@@ -15,7 +15,7 @@ class FeedTables:
 
         async def run(conn):
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO feeds (url, title, added, added_by) VALUES (?,?,?,?)",
+                "INSERT INTO feeds (url, title, added, added_by) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                 (url, title, self.clock(), user_id),
             )
             return "added" if cursor.rowcount else "exists"
@@ -95,10 +95,10 @@ class FeedTables:
     ) -> int | None:
         async def run(conn):
             cursor = await conn.execute(
-                "INSERT INTO feed_polls (started, finished, trigger, report) VALUES (?,?,?,?)",
+                "INSERT INTO feed_polls (started, finished, trigger, report) VALUES (?,?,?,?) RETURNING id",
                 (started, finished, trigger, json.dumps(report, ensure_ascii=False)),
             )
-            return cursor.lastrowid
+            return (await cursor.fetchone())[0]
 
         return await self._write("record the feed poll", run)
 

@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 
+def count_where(condition: str) -> str:
+    """How many rows meet ``condition``, in SQL that SQLite and PostgreSQL both run (PostgreSQL
+    does not sum booleans)."""
+    return f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
+
+
+COUNT_UP, COUNT_DOWN = count_where("vote = 1"), count_where("vote = -1")
+
+
 @dataclass
 class Stats:
     answered: int = 0
@@ -74,20 +83,20 @@ class StatsQueries:
             where, params = _answers_filter(since, guild_id)
             row = await (
                 await conn.execute(
-                    f"SELECT COALESCE(SUM(refused = 0), 0), COALESCE(SUM(refused = 1), 0) FROM answers {where}",
+                    f"SELECT {count_where('refused = 0')}, {count_where('refused = 1')} FROM answers {where}",
                     params,
                 )
             ).fetchone()
             p50, p95 = await sql_percentiles(conn, where, params, [50, 95])
             if guild_id is None:
-                vote_sql = "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback" + (
+                vote_sql = f"SELECT {COUNT_UP}, {COUNT_DOWN} FROM feedback" + (
                     " WHERE updated >= ?" if since is not None else ""
                 )
                 vote_params: tuple = (since,) if since is not None else ()
             else:  # one server's votes: those on its answers
                 joined, vote_params = _answers_filter(None, guild_id, alias="a")
                 vote_sql = (
-                    "SELECT COALESCE(SUM(f.vote = 1), 0), COALESCE(SUM(f.vote = -1), 0)"
+                    f"SELECT {count_where('f.vote = 1')}, {count_where('f.vote = -1')}"
                     f" FROM feedback f JOIN answers a ON a.id = f.answer_id {joined}"
                     + (" AND f.updated >= ?" if since is not None else "")
                 )

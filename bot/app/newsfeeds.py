@@ -24,7 +24,7 @@ from index.web.ingest import FeedPoll, WebIngest, feed_url
 
 log = logging.getLogger(__name__)
 
-Reindex = Callable[[], Awaitable[ReindexReport]]
+Reindex = Callable[..., Awaitable[ReindexReport]]  # reindex(only=None | [corpus paths])
 
 
 class FeedStoreError(Exception):
@@ -91,10 +91,12 @@ def index_line(counts: dict) -> str:
     )
 
 
-async def run_reindex(reindex: Reindex) -> tuple[dict | None, str | None]:
-    """Run ``reindex``: (its counts, None), or (None, why it did not run or failed)."""
+async def run_reindex(reindex: Reindex, only: list[str] | None = None) -> tuple[dict | None, str | None]:
+    """Run ``reindex`` (of just the files ``only``, when given: what was saved, so that it costs
+    what they cost, whatever the corpus size): (its counts, None), or (None, why it did not run or
+    failed)."""
     try:
-        return index_counts(await reindex()), None
+        return index_counts(await (reindex() if only is None else reindex(only=only))), None
     except (IndexBusyError, CorpusError) as exc:
         return None, f"{exc}; run `negotiations-bot reindex` (or /reindex) later to index it"
     except Exception as exc:  # logged; the articles are saved and the next re-index picks them up
@@ -150,6 +152,7 @@ async def poll_all(
     report = PollReport(started=time.time(), trigger=trigger)
     feeds = await db.feeds()
     report.feeds = len(feeds)
+    saved_docs: list[str] = []
     for feed in feeds:
         seen = await db.feed_seen(feed["id"])
         poll = await ingest.poll_feed(feed["url"], seen, feed["etag"], feed["last_modified"])
@@ -166,8 +169,11 @@ async def poll_all(
             error=poll.error,
             saved=[(o.item.key, o.item.version, o.result.doc) for o in poll.items if o.result is not None],
         )
+        saved_docs += [o.result.doc for o in poll.items if o.result is not None]
     if reindex is not None and (report.added or report.updated or force_reindex):
-        report.index, report.index_error = await run_reindex(reindex)
+        # What this poll saved, unless an earlier poll's articles may still be waiting (forced).
+        only = None if force_reindex else saved_docs
+        report.index, report.index_error = await run_reindex(reindex, only)
     report.finished = time.time()
     await db.record_feed_poll(report.started, report.finished, trigger, report.to_json())
     log.info(

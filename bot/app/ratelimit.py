@@ -1,8 +1,10 @@
 """Sliding-window rate limits: at most ``limit`` events in any ``window`` seconds per key — per
 user (questions, or /sources pages and votes) or per server (``scope="guild"``).
 
-Events are kept in memory and, given a database, written to it, so a restart does not reset
-anyone's window; a key's events are read back from the database the first time it is seen after a
+With a database shared by several processes (``DATABASE_URL``: bot shards), every check and its
+record are one transaction in the database, so the limit holds across processes. Otherwise events
+are kept in memory and, given a database, written to it, so a restart does not reset anyone's
+window; a key's events are read back from the database the first time it is seen after a
 start. If the database is unavailable the limiter keeps working from memory alone. Keys whose
 window is empty are forgotten whenever the keys in memory have doubled (at least
 ``FORGET_EVERY``), with or without a database, so memory stays bounded by about twice the keys
@@ -79,6 +81,10 @@ class RateLimiter:
     async def retry_after(self, user_id: int) -> float:
         """Seconds until ``user_id`` may ask again (0.0 if now), without using up a question."""
         now = self.clock()
+        if self.shared:
+            stored = await self.db.rate_events(user_id, now - self.window, self.scope)
+            if stored is not None:
+                return self._wait(deque(stored), now)
         events = await self._load(user_id, now)
         return self._wait(events, now)
 
@@ -87,8 +93,19 @@ class RateLimiter:
             return 0.0
         return max(0.0, events[-self.limit] + self.window - now)
 
+    @property
+    def shared(self) -> bool:
+        """Whether the database is shared by several processes (PostgreSQL): then it decides."""
+        return self.db is not None and getattr(self.db, "shared", False) and self.db.available
+
     async def hit(self, user_id: int) -> float:
         """Use up one question: returns 0.0 if allowed (and records it), else the seconds to wait."""
+        if self.shared:
+            # Every shard's events are in the database: check and record in one transaction there
+            # (a user cannot multiply the limit by asking two shards). Memory is the fallback.
+            wait = await self.db.take_rate_slot(user_id, self.clock(), self.window, self.limit, self.scope)
+            if wait is not None:
+                return wait
         lock = self._locks.setdefault(user_id, asyncio.Lock())
         async with lock:
             now = self.clock()

@@ -128,6 +128,8 @@ def cmd_ask(args, settings) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    if args.question == ["-"]:
+        answerer.library.watch()  # a long session answers from what any process re-indexes meanwhile
     for raw in questions:
         question = raw.rstrip("\n") if args.question == ["-"] else raw
         if args.question == ["-"] and not question.strip():
@@ -157,14 +159,28 @@ def cmd_reindex(args, settings) -> int:
 
     library = Library(settings.library_config())
     progress = ProgressBar(enabled=not args.json and sys.stderr.isatty())
+    merged = None
     try:
         report = library.reindex(progress=progress)
+        if args.merge:
+            merged = library.merge_all()
+        else:
+            library.wait_for_merge()  # one the merge policy started: finish it before exiting
     except (IndexBusyError, CorpusError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     finally:
         progress.close()
-    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.summary())
+    if args.json:
+        print(json.dumps(report.to_json() | ({"merged": merged} if args.merge else {}), ensure_ascii=False))
+    else:
+        print(report.summary())
+        if args.merge:
+            print(
+                f"merged {merged} segments into one"
+                if merged
+                else "nothing to merge: one segment, nothing deleted"
+            )
     return EXIT_OK
 
 
@@ -242,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reindex = sub.add_parser("reindex", help="bring the index up to date with the corpus directory")
     reindex.add_argument("--json", action="store_true", help="print the summary as JSON")
+    reindex.add_argument(
+        "--merge", action="store_true", help="then merge every index segment into one (docs/INDEX.md)"
+    )
     _global_options(reindex, defaults=False)
     reindex.set_defaults(func=cmd_reindex)
 
@@ -274,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_database(settings) -> None:
+    """Connect to DATABASE_URL, check pgvector and apply the schema migrations (raises
+    index.pg.DatabaseUnavailable with the reason)."""
+    from index.library import open_storage
+
+    open_storage(settings.library_config())
+
+
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
@@ -295,8 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     configure_logging(settings.log_level if args.command == "run" else "WARNING")
     started = time.perf_counter()
+    from index.pg import DatabaseUnavailable
+
     try:
+        if settings.database:
+            check_database(settings)  # one clear error now, not a stack trace later
         return args.func(args, settings)
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -59,7 +59,7 @@ def cmd_add_url(args, settings) -> int:
     async def run():
         async with WebIngest(settings.web_config(), settings.corpus_dir) as ingest:
             result = await ingest.add_url(args.url)
-        return result, await run_reindex(_reindexer(settings))
+        return result, await run_reindex(_reindexer(settings), [result.doc])
 
     try:
         result, (index, index_error) = asyncio.run(run())
@@ -130,13 +130,14 @@ def _feed_command(args, settings, run, text, failure: str | None = None) -> tupl
     """Open the bot's database and an HTTP client, run ``run(db, ingest)``, print its result as
     JSON or through ``text``; (exit code, result or None). WebError → 2 (its message after
     ``failure``, if given), database problems → 1."""
-    from bot.app.db import Database, DatabaseError
+    from bot.app.db import DatabaseError
     from bot.app.newsfeeds import FeedStoreError
+    from bot.app.state import open_database
     from index.web.errors import WebError
     from index.web.ingest import WebIngest
 
     async def main():
-        db = Database(settings.database_path)
+        db = open_database(settings)
         await db.open()
         try:
             async with WebIngest(settings.web_config(), settings.corpus_dir) as ingest:
@@ -229,12 +230,12 @@ def _reindexer(settings):
 
     library = Library(settings.library_config())
 
-    def reindex():
+    def reindex(only=None):
         deadline = time.monotonic() + REINDEX_WAIT_S
         told = False
         while True:
             try:
-                return library.reindex()
+                return library.reindex(only=only)
             except IndexBusyError:
                 if time.monotonic() > deadline:
                     raise
@@ -243,4 +244,4 @@ def _reindexer(settings):
                     told = True
                 time.sleep(1.0)
 
-    return lambda: asyncio.to_thread(reindex)
+    return lambda only=None: asyncio.to_thread(reindex, only)

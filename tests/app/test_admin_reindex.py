@@ -170,6 +170,8 @@ async def test_add_article_saves_and_indexes_incrementally(env):
     assert summary.title == "Re-index finished" and "**1** added" in summary.description
     assert "Saved" in summary.description and check_embed(summary) == []
     assert "Jeddah talks.md" in env.library.version.articles
+    # Only the added file was looked at: the cost of one article, whatever the corpus size.
+    assert env.library.last_report.partial and env.library.last_report.added == ["Jeddah talks.md"]
     hits = env.library.search("30-day ceasefire proposal Jeddah")
     assert hits[0].node.metadata["doc"] == "Jeddah talks.md"
     outcomes = [(a["action"], a["outcome"]) for a in await actions(env.bot)]

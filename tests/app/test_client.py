@@ -172,3 +172,43 @@ def test_ask_command_payload(make_settings):
     assert payload["name"] == "ask"
     (option,) = payload["options"]
     assert option["name"] == "question" and option["required"] is True and option["type"] == 3
+
+
+async def test_a_sharded_bot_connects_as_its_own_shards_and_leaves_command_sync_to_shard_0(make_settings):
+    from bot.app.client import ShardedNegotiationsBot, make_bot
+    from tests.helpers.discord_standin import DiscordStandIn
+
+    assert type(make_bot(make_settings(), service=FakeService())) is NegotiationsBot  # unsharded by default
+    token = "fake.shard.token"
+    async with DiscordStandIn(token=token, lifetime=120, heartbeat_interval_ms=1000) as server:
+        restore = server.patch_discord_py()
+        bot = make_bot(
+            make_settings(discord_shard_count=2, discord_shard_ids=[1]),
+            service=FakeService(),
+            guild_ready_timeout=0.2,
+        )
+        task = asyncio.create_task(bot.start(token))
+        try:
+            await asyncio.wait_for(bot.wait_until_ready(), timeout=30)
+            assert isinstance(bot, ShardedNegotiationsBot) and bot.shard_ids == [1] and bot.shard_count == 2
+            assert [i["shard"] for i in server.identifies] == [[1, 2]]  # shard 1 of 2, nothing else
+            assert not bot.sync_commands_on_start
+        finally:
+            await bot.close()
+            await asyncio.wait_for(task, timeout=10)
+            restore()
+
+
+@pytest.mark.parametrize(
+    "values, says",
+    [
+        ({"discord_shard_ids": "0,1"}, "needs DISCORD_SHARD_COUNT"),
+        ({"discord_shard_count": 2, "discord_shard_ids": "1,2"}, "below DISCORD_SHARD_COUNT"),
+        ({"discord_shard_count": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_refused(make_settings, values, says):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match=says):
+        make_settings(**values)

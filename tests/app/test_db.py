@@ -1,4 +1,5 @@
-"""The bot's database: migrations, persistence across reopen, and a locked or read-only file."""
+"""The bot's database: migrations, persistence across reopen, and a locked or read-only file. Tests
+taking ``make_db`` run on both stores (SQLite, then PostgreSQL: bot.app.pgdb)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,8 @@ async def test_fresh_database_has_current_schema_and_wal(tmp_path):
         assert mode.lower() == "wal"
 
 
-async def test_answers_votes_threads_rate_events_persist_across_reopen(tmp_path):
-    path = tmp_path / "bot.sqlite3"
-    async with Database(path) as db:
+async def test_answers_votes_threads_rate_events_persist_across_reopen(make_db):
+    async with make_db() as db:
         answer_id = await db.record_answer(
             sample_answer(),
             user_id=1,
@@ -60,7 +60,7 @@ async def test_answers_votes_threads_rate_events_persist_across_reopen(tmp_path)
         await db.add_thread_question(77, "and then?", "first? and then?", None)
         await db.add_rate_event(1, 1000.0)
         await db.set_meta("k", "v")
-    async with Database(path) as db:
+    async with make_db() as db:
         stored = await db.get_answer(answer_id)
         assert stored["question"] == "What did Putin agree to?" and stored["latency_ms"] == 123.0
         assert (
@@ -80,8 +80,8 @@ async def test_answers_votes_threads_rate_events_persist_across_reopen(tmp_path)
         assert await db.get_meta("k") == "v"
 
 
-async def test_one_vote_per_user_changeable(tmp_path):
-    async with Database(tmp_path / "bot.sqlite3") as db:
+async def test_one_vote_per_user_changeable(make_db):
+    async with make_db() as db:
         answer_id = await db.record_answer(sample_answer(), user_id=1)
         assert await db.record_vote(answer_id, 10, 1) == "new"
         assert await db.record_vote(answer_id, 10, 1) == "same"
@@ -121,9 +121,9 @@ async def test_newer_schema_is_refused(tmp_path):
         await Database(path).open()
 
 
-async def test_stats_for_admins(tmp_path):
+async def test_stats_for_admins(make_db):
     clock = iter(range(1000, 2000)).__next__
-    async with Database(tmp_path / "bot.sqlite3", clock=lambda: float(clock())) as db:
+    async with make_db(clock=lambda: float(clock())) as db:
         ids = []
         for i, latency in enumerate([100, 200, 300, 400, 1000]):
             ids.append(

@@ -20,19 +20,21 @@ class FakeReindex:
     def __init__(self, error: Exception | None = None):
         self.calls = 0
         self.error = error
+        self.only: list = []
 
-    async def __call__(self) -> ReindexReport:
+    async def __call__(self, only=None) -> ReindexReport:
         self.calls += 1
+        self.only.append(only)
         if self.error is not None:
             raise self.error
         return ReindexReport(added=["a.txt"], chunks=7, embedded_chunks=3, version="v-1", published=True)
 
 
 @pytest.fixture
-async def feeds_env(tmp_path, news_site):
+async def feeds_env(tmp_path, news_site, make_db):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    db = Database(tmp_path / "data" / "bot.sqlite3")
+    db = make_db()
     assert await db.open()
     ingest = WebIngest(WebConfig(fetch=FetchConfig(allow_private=True, timeout_s=3.0)), corpus)
     yield db, ingest, corpus, news_site
@@ -103,6 +105,8 @@ async def test_a_poll_adds_new_items_reindexes_once_and_a_second_poll_adds_nothi
     ]
     assert reindex.calls == 1 and first.index["embedded_chunks"] == 3 and first.index_error is None
     assert len(list(corpus.rglob("*.txt"))) == 3
+    # Only what the poll saved is re-indexed (its cost does not grow with the corpus).
+    assert sorted(reindex.only[0]) == sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*.txt"))
     recorded = await db.last_feed_poll()
     assert recorded["trigger"] == "cli" and recorded["report"]["added"] == 3 and recorded["report"]["errors"]
 
@@ -149,6 +153,7 @@ async def test_a_reindex_that_cannot_run_is_reported_and_can_be_forced_next_time
     retry = FakeReindex()
     nothing_new = await poll_all(db, ingest, retry, "background", force_reindex=True)
     assert nothing_new.added == 0 and retry.calls == 1 and nothing_new.index is not None
+    assert retry.only == [None]  # forced: the whole corpus, the earlier poll's articles included
 
 
 async def test_without_a_database_feeds_cannot_be_used(tmp_path, feeds_env):

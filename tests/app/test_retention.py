@@ -34,9 +34,9 @@ class Clock:
         return self.now
 
 
-async def test_prune_deletes_old_rows_keeps_recent_ones_and_never_reuses_an_answer_id(tmp_path):
+async def test_prune_deletes_old_rows_keeps_recent_ones_and_never_reuses_an_answer_id(make_db):
     clock = Clock()
-    async with Database(tmp_path / "bot.sqlite3", clock=clock) as db:
+    async with make_db(clock=clock) as db:
         old = [await db.record_answer(sample_answer(f"Old {i}?"), user_id=i) for i in range(3)]
         await db.record_vote(old[0], 5, 1)
         await db.add_bot_thread(70, 1, 1)
@@ -86,22 +86,22 @@ async def test_the_retention_job_uses_the_settings(make_settings):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 20, 101])
-async def test_sql_percentiles_match_the_one_definition(tmp_path, n):
+async def test_sql_percentiles_match_the_one_definition(make_db, n):
     from bot.app.db_stats import sql_percentiles
 
     rng = random.Random(n)
     latencies = [round(rng.uniform(5, 5000), 3) for _ in range(n)]
-    async with Database(tmp_path / "bot.sqlite3") as db:
+    async with make_db() as db:
         for i, latency in enumerate(latencies):
             await db.record_answer(sample_answer(), user_id=i, guild_id=1, latency_ms=latency)
         await db.record_answer(sample_answer(), user_id=0, guild_id=2, latency_ms=1e9)  # another server
-        got = await sql_percentiles(db.conn, "WHERE guild_id = ?", (1,), [0, 50, 95, 100])
+        got = await db._read(lambda c: sql_percentiles(c, "WHERE guild_id = ?", (1,), [0, 50, 95, 100]), None)
     assert got == pytest.approx([percentile(latencies, q) for q in (0, 50, 95, 100)])
 
 
-async def test_stats_cover_a_recent_window_and_one_server(tmp_path):
+async def test_stats_cover_a_recent_window_and_one_server(make_db):
     clock = Clock()
-    async with Database(tmp_path / "bot.sqlite3", clock=clock) as db:
+    async with make_db(clock=clock) as db:
         old = await db.record_answer(sample_answer("Old?"), user_id=1, guild_id=1, latency_ms=9000)
         await db.record_vote(old, 2, -1)
         clock.now += 40 * DAY

@@ -30,3 +30,14 @@ def make_library(tmp_path, corpus, counting):
         )
 
     return make
+
+
+@pytest.fixture
+def make_any_library(tmp_path, corpus, counting, store_url):
+    """``make_library`` for tests that hold for both stores: files, then PostgreSQL."""
+
+    def make(model=None):
+        config = LibraryConfig(data_dir=tmp_path / "data", corpus_dir=corpus, database_url=store_url)
+        return Library(config, embed_model=model or counting)
+
+    return make

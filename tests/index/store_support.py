@@ -6,8 +6,11 @@ a version on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+
+import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -73,38 +76,74 @@ class CountingModel:
         self.calls = 0
 
 
+class HashEmbed:
+    """A deterministic stand-in for the model: a unit vector from the text's sha512, so the same
+    text always gets the same vector whatever batch it is embedded in."""
+
+    def get_text_embedding_batch(self, texts, **_):
+        out = []
+        for t in texts:
+            v = np.frombuffer(hashlib.sha512(t.encode()).digest() * 6, dtype=np.uint8)[:384].astype("float32")
+            out.append((v / np.linalg.norm(v)).tolist())
+        return out
+
+    def get_query_embedding(self, text):
+        return self.get_text_embedding_batch([text])[0]
+
+
 def version_dirs(data_dir: Path) -> list[str]:
     return sorted(p.name for p in (data_dir / "index").glob("v-*"))
 
 
 def leftovers(data_dir: Path) -> list[str]:
     root = data_dir / "index"
+    if not root.is_dir():
+        return []  # nothing of the index on disk (PostgreSQL)
     return sorted(p.name for p in root.iterdir() if p.name.startswith(".build-") or p.name.endswith(".tmp"))
 
 
+def segment_dirs(version_path: Path) -> list[Path]:
+    """The segment directories a version directory's manifest lists."""
+    manifest = json.loads((version_path / "manifest.json").read_text("utf-8"))
+    return [version_path.parent / "segments" / entry["id"] for entry in manifest["segments"]]
+
+
 def _truncate_vectors(path: Path):
-    file = path / "vectors.faiss"
+    file = segment_dirs(path)[-1] / "arrays.bin"
     file.write_bytes(file.read_bytes()[:100])
 
 
 def _flip_byte(path: Path):
-    file = path / "vectors.faiss"
+    file = segment_dirs(path)[-1] / "arrays.bin"
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     file.write_bytes(bytes(data))
 
 
-def _drop_bm25(path: Path):
-    import shutil
-
-    shutil.rmtree(path / "bm25")
+def _drop_arrays(path: Path):
+    (segment_dirs(path)[-1] / "arrays.bin").unlink()
 
 
 def _bad_manifest(path: Path):
-    (path / "manifest.json").write_text('{"format": 1, "articles": [', "utf-8")
+    (path / "manifest.json").write_text('{"format": 2, "segments": [', "utf-8")
 
 
 def _wrong_format(path: Path):
     manifest = json.loads((path / "manifest.json").read_text("utf-8"))
     manifest["format"] = 999
     (path / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def unreferenced_segments(database_url: str | None) -> list[str]:
+    """PostgreSQL segments no version lists or not committed (what a crash leaves until the next
+    re-index cleans up); [] for the files store (``leftovers`` covers it)."""
+    if not database_url:
+        return []
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id FROM index_segments s WHERE NOT committed OR NOT EXISTS (SELECT 1 FROM index_versions v,"
+            " jsonb_array_elements(v.manifest -> 'segments') e WHERE e ->> 'id' = s.id)"
+        ).fetchall()
+    return [r[0] for r in rows]

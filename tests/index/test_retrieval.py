@@ -3,8 +3,6 @@ the sentence index, and ranking on small real indexes (real MiniLM, generated ar
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from llama_index.core.schema import QueryBundle, TextNode
@@ -12,7 +10,7 @@ from llama_index.core.schema import QueryBundle, TextNode
 from index.library import Library, LibraryConfig
 from index.query import MetadataIndex, mentioned_dates, question_clauses
 from index.retrieval import HybridRetriever, RetrievalConfig, _scale_head, select_diverse
-from index.sentences import SENTENCE_INDEX_DIR, SentenceIndex
+from index.sentences import SentenceIndex
 
 
 def node(doc: str, source: str | None = None, published: str | None = None, text: str = "x") -> TextNode:
@@ -223,9 +221,9 @@ def test_hits_carry_scores_and_the_retriever_is_a_llamaindex_retriever(twin_libr
     assert hits[0].score >= hits[1].score and hits[0].bm25 > 0 and -1 <= hits[0].dense <= 1
 
 
-def test_the_sentence_index_is_saved_in_the_version_and_loaded_from_there(twin_library, embed_model):
-    version_dir = Path(twin_library.version.path)
-    assert (version_dir / SENTENCE_INDEX_DIR / "postings.npz").is_file()
+def test_the_sentence_postings_are_part_of_the_segment_and_a_reload_ranks_the_same(twin_library, embed_model):
+    version = twin_library.version
+    assert all(s.n_sentences >= s.n_chunks > 0 for s in version.segments)
     reloaded = Library(twin_library.config, embed_model)
     question = "How much money did the startup raise, as reported by The Verge?"
     assert [h.node.node_id for h in reloaded.search(question)] == [

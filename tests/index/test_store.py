@@ -3,7 +3,8 @@ and with a damaged live version), additions, changes, removals and renames detec
 embedded, bad files reported, another process's version picked up, old versions pruned, the last report
 persisted, and the stages reported in order.
 
-Small generated corpora (a handful of short articles) and the real MiniLM model. Crash/kill recovery and
+Small generated corpora (a handful of short articles) and the real MiniLM model. Tests taking
+``make_any_library`` run against both stores (files, then PostgreSQL). Crash/kill recovery and
 the lock are in test_store_recovery.py, corrupted pointers and versions in test_store_corruption.py.
 """
 
@@ -43,14 +44,14 @@ def test_first_build_then_noop_does_nothing(make_library, counting, tmp_path):
     assert "nothing to do" in again.summary()
 
 
-def test_noop_in_a_fresh_process_loads_nothing_new(make_library, counting, tmp_path):
-    make_library().reindex()
-    versions = version_dirs(tmp_path / "data")
+def test_noop_in_a_fresh_process_loads_nothing_new(make_any_library, counting, tmp_path):
+    make_any_library().reindex()
+    versions = make_any_library().store.version_names()
     counting.reset()
-    cli = make_library()  # a new Library = what the CLI does
+    cli = make_any_library()  # a new Library = what the CLI does
     report = cli.reindex()
     assert report.no_op and not report.published and counting.calls == 0
-    assert version_dirs(tmp_path / "data") == versions
+    assert cli.store.version_names() == versions
     assert report.version == versions[-1] and report.chunks > 0
     assert cli.version is None  # the manifest and checksums were enough: nothing was loaded
     assert cli.search("grain corridor Odesa")[0].node.metadata["doc"].startswith("01_")  # loads on first use
@@ -67,8 +68,8 @@ def test_noop_check_notices_a_damaged_live_version(make_library, counting, tmp_p
     assert counting.calls > 0
 
 
-def test_add_change_remove_are_detected_and_only_new_text_is_embedded(make_library, counting, corpus):
-    library = make_library()
+def test_add_change_remove_are_detected_and_only_new_text_is_embedded(make_any_library, counting, corpus):
+    library = make_any_library()
     library.reindex()
     names = sorted(p.name for p in corpus.iterdir())
 
@@ -100,8 +101,8 @@ def test_add_change_remove_are_detected_and_only_new_text_is_embedded(make_libra
     assert all(node.metadata["doc"] != names[1] for node in library.version.nodes)
 
 
-def test_sidecar_meta_change_counts_as_change(make_library, counting, corpus):
-    library = make_library()
+def test_sidecar_meta_change_counts_as_change(make_any_library, counting, corpus):
+    library = make_any_library()
     name = sorted(p.name for p in corpus.iterdir())[2]
     (corpus / (name + ".meta")).write_text("Title: Swap of prisoners\nSource: Wire A\n", "utf-8")
     library.reindex()
@@ -115,8 +116,8 @@ def test_sidecar_meta_change_counts_as_change(make_library, counting, corpus):
     assert counting.texts and all("Wire B" in t for t in counting.texts)
 
 
-def test_rename_is_remove_plus_add_and_reuses_identical_embeddings(make_library, counting, corpus):
-    library = make_library()
+def test_rename_is_remove_plus_add_and_reuses_identical_embeddings(make_any_library, counting, corpus):
+    library = make_any_library()
     library.reindex()
     old_name = sorted(p.name for p in corpus.iterdir())[3]
     old_vectors = library.version.article_vectors(old_name)[1]
@@ -134,11 +135,11 @@ def test_rename_is_remove_plus_add_and_reuses_identical_embeddings(make_library,
     assert library.search("thirty-day pause energy strikes")[0].node.metadata["doc"] == "renamed.txt"
 
 
-def test_rename_of_headerless_file_re_embeds_because_its_title_changes(make_library, counting, corpus):
+def test_rename_of_headerless_file_re_embeds_because_its_title_changes(make_any_library, counting, corpus):
     (corpus / "ceasefire_monitoring.txt").write_text(
         "Monitors from the OSCE would verify the ceasefire.\n", "utf-8"
     )
-    library = make_library()
+    library = make_any_library()
     library.reindex()
     counting.reset()
     (corpus / "ceasefire_monitoring.txt").rename(corpus / "osce_mission.txt")
@@ -148,27 +149,27 @@ def test_rename_of_headerless_file_re_embeds_because_its_title_changes(make_libr
     assert all("Osce mission" in t for t in counting.texts)  # the title comes from the new name
 
 
-def test_new_bad_file_is_reported_but_rebuilds_nothing(make_library, counting, corpus, tmp_path):
-    library = make_library()
+def test_new_bad_file_is_reported_but_rebuilds_nothing(make_any_library, counting, corpus, tmp_path):
+    library = make_any_library()
     library.reindex()
-    versions = version_dirs(tmp_path / "data")
+    versions = library.store.version_names()
     counting.reset()
     (corpus / "broken.txt").write_bytes(b"\x00\x01binary\x00")
     (corpus / "latin1.md").write_bytes("Caf\xe9 talks".encode("latin-1"))
     report = library.reindex()
-    assert not report.published and counting.calls == 0 and version_dirs(tmp_path / "data") == versions
+    assert not report.published and counting.calls == 0 and library.store.version_names() == versions
     reasons = dict(report.skipped)
     assert "binary" in reasons["broken.txt"] and "UTF-8" in reasons["latin1.md"]
     assert "skipped broken.txt" in report.summary()
 
 
-def test_other_process_publishing_is_picked_up_without_rebuilding(make_library, counting, corpus):
-    bot_library = make_library()
+def test_other_process_publishing_is_picked_up_without_rebuilding(make_any_library, counting, corpus):
+    bot_library = make_any_library()
     bot_library.search("ceasefire")  # loads (builds) the index
     (corpus / "11_extra.txt").write_text(
         article_text("Extra", "Envoys drafted a memorandum in Jeddah."), "utf-8"
     )
-    cli_report = make_library().reindex()  # another process re-indexes
+    cli_report = make_any_library().reindex()  # another process re-indexes
     assert cli_report.added == ["11_extra.txt"]
     counting.reset()
     report = bot_library.reindex()
@@ -177,28 +178,28 @@ def test_other_process_publishing_is_picked_up_without_rebuilding(make_library, 
     assert "11_extra.txt" in bot_library.version.articles
 
 
-def test_old_versions_are_removed_keeping_live_and_one_before(make_library, corpus, tmp_path):
-    library = make_library()
+def test_old_versions_are_removed_keeping_live_and_one_before(make_any_library, corpus, tmp_path):
+    library = make_any_library()
     for i in range(4):
         (corpus / f"extra{i}.txt").write_text(article_text(f"Extra {i}", f"Envoy number {i} met."), "utf-8")
         library.reindex()
-    names = version_dirs(tmp_path / "data")
+    names = library.store.version_names()
     assert len(names) == 2
-    assert library.version.name == names[-1] == IndexStore(tmp_path / "data", corpus).current_name()
+    assert library.version.name == names[-1] == make_any_library().store.current_name()
 
 
-def test_last_report_is_persisted(make_library, corpus):
-    report = make_library().reindex()
-    reopened = make_library()
+def test_last_report_is_persisted(make_any_library, corpus):
+    report = make_any_library().reindex()
+    reopened = make_any_library()
     assert isinstance(reopened.last_report, ReindexReport)
     assert reopened.last_report.version == report.version
     assert sorted(reopened.last_report.added) == sorted(report.added)
     assert reopened.last_report.finished
 
 
-def test_stages_are_reported_in_order_with_totals(make_library, corpus):
+def test_stages_are_reported_in_order_with_totals(make_any_library, corpus):
     seen = []
-    make_library().reindex(progress=lambda stage, done, total: seen.append((stage, done, total)))
+    make_any_library().reindex(progress=lambda stage, done, total: seen.append((stage, done, total)))
     stages = [s for s, _, _ in seen]
     assert [s for s in STAGES if s in stages] == list(dict.fromkeys(stages))
     assert ("reading", len(TOPICS), len(TOPICS)) in seen

@@ -1,6 +1,6 @@
 """The persisted index, damaged on disk: a corrupted or missing ``current`` pointer is repaired from the
 good version or rebuilt, garbage names are rejected, and a corrupted live version (truncated vectors, a
-flipped byte, no BM25, a bad manifest, a wrong format) is rebuilt — incrementally when a good previous
+flipped byte, no arrays file, a bad manifest, a wrong format) is rebuilt — incrementally when a good previous
 version is there — never fatal.
 """
 
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from index.filestore import FileStorage
 from index.store import IndexStore
-from index.versions import IndexCorruptError, IndexVersion
+from index.versions import IndexCorruptError
 from tests.index.store_support import (
     _bad_manifest,
-    _drop_bm25,
+    _drop_arrays,
     _flip_byte,
     _truncate_vectors,
     _wrong_format,
@@ -62,14 +63,16 @@ def test_missing_current_without_any_version_builds_from_scratch(make_library, t
     assert report.published and report.rebuilt_from_scratch and report.embedded_chunks == report.chunks
 
 
-@pytest.mark.parametrize("damage", [_truncate_vectors, _flip_byte, _drop_bm25, _bad_manifest, _wrong_format])
+@pytest.mark.parametrize(
+    "damage", [_truncate_vectors, _flip_byte, _drop_arrays, _bad_manifest, _wrong_format]
+)
 def test_corrupted_live_version_is_rebuilt_not_fatal(make_library, corpus, tmp_path, damage):
     library = make_library()
     library.reindex()
     live = tmp_path / "data" / "index" / library.version.name
     damage(live)
     with pytest.raises(IndexCorruptError):
-        IndexVersion.load(live)
+        FileStorage(live.parent).load_version(live.name)
     fresh = make_library()
     hits = fresh.search("grain corridor Odesa")  # the only version is broken: rebuilt on first use
     assert hits and hits[0].node.metadata["doc"].startswith("01_")

@@ -4,12 +4,11 @@ the lock refusing a concurrent re-index.
 
 Small generated corpora and the real MiniLM model; the kill tests run the re-index in a subprocess with a
 deterministic stand-in embedder (loading the model again per subprocess would cost far more than the
-store logic under test).
+store logic under test). Every test here runs against both stores (files, then PostgreSQL).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -17,22 +16,27 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from index.library import Library, LibraryConfig
 from index.lock import IndexBusyError
-from index.store import IndexStore
-from tests.index.store_support import PROJECT, article_text, leftovers, version_dirs, write_corpus
+from tests.index.store_support import (
+    PROJECT,
+    HashEmbed,
+    article_text,
+    leftovers,
+    unreferenced_segments,
+    write_corpus,
+)
 
 # ---------------------------------------------------------------- the swap
 
 
-def test_questions_during_reindex_come_from_exactly_one_version(make_library, corpus):
+def test_questions_during_reindex_come_from_exactly_one_version(make_any_library, corpus):
     from index.retrieval import HybridRetriever
 
     query = "ceasefire talks breakthrough"
-    library = make_library()
+    library = make_any_library()
     library.reindex()
     v1 = library.version
     write_corpus(corpus, marker="Observers called it a breakthrough.")  # every article changes
@@ -91,25 +95,25 @@ def test_questions_during_reindex_come_from_exactly_one_version(make_library, co
 
 @pytest.mark.parametrize("stage", ["reading", "chunking", "embedding", "writing"])
 def test_failure_inside_the_build_leaves_the_last_good_version(
-    make_library, counting, corpus, tmp_path, stage
+    make_any_library, counting, corpus, tmp_path, stage, store_url
 ):
-    library = make_library()
+    library = make_any_library()
     library.reindex()
     good = library.version.name
     (corpus / "12_new.txt").write_text(article_text("Late news", "A late-night deal on drones."), "utf-8")
     with pytest.raises(RuntimeError, match=f"injected failure after {stage}"):
         library.reindex(fail_after_stage=stage)
-    store = IndexStore(tmp_path / "data", corpus)
+    store = make_any_library().store
     assert library.version.name == good and store.current_name() == good
     assert "12_new.txt" not in store.load_current().articles
     assert store.building_status() is None  # the lock is released
     report = library.reindex()
     assert report.added == ["12_new.txt"] and report.published
-    assert leftovers(tmp_path / "data") == []
+    assert leftovers(tmp_path / "data") == [] and unreferenced_segments(store_url) == []
 
 
-def test_failure_after_publishing_is_consistent(make_library, counting, corpus, tmp_path):
-    library = make_library()
+def test_failure_after_publishing_is_consistent(make_any_library, counting, corpus, tmp_path):
+    library = make_any_library()
     library.reindex()
     (corpus / "12_new.txt").write_text(article_text("Late news", "A late-night deal on drones."), "utf-8")
     with pytest.raises(RuntimeError):
@@ -127,6 +131,7 @@ sys.path.insert(0, sys.argv[1])
 from index.library import Library, LibraryConfig
 
 data, corpus, stage, at, marker = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], int(sys.argv[5]), Path(sys.argv[6])
+url = sys.argv[7] or None
 
 class HashEmbed:  # deterministic stand-in for the model (same as the test's)
     def get_text_embedding_batch(self, texts):
@@ -143,20 +148,8 @@ def hook(s, done, total):
         marker.write_text("paused")
         time.sleep(120)
 
-Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed()).reindex(progress=hook)
+Library(LibraryConfig(data_dir=data, corpus_dir=corpus, database_url=url), embed_model=HashEmbed()).reindex(progress=hook)
 """
-
-
-class HashEmbed:
-    def get_text_embedding_batch(self, texts):
-        out = []
-        for t in texts:
-            v = np.frombuffer(hashlib.sha512(t.encode()).digest() * 6, dtype=np.uint8)[:384].astype("float32")
-            out.append((v / np.linalg.norm(v)).tolist())
-        return out
-
-    def get_query_embedding(self, text):
-        return self.get_text_embedding_batch([text])[0]
 
 
 @pytest.mark.parametrize(
@@ -164,9 +157,10 @@ class HashEmbed:
     [("chunking", 1), ("embedding", 0), ("writing", 1), ("publishing", 0)],
     ids=["mid-chunking", "before-embedding", "build-written", "renamed-not-published"],
 )
-def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, corpus, stage, at):
+def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, corpus, stage, at, store_url):
     data = tmp_path / "data"
-    library = Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed())
+    config = LibraryConfig(data_dir=data, corpus_dir=corpus, database_url=store_url)
+    library = Library(config, embed_model=HashEmbed())
     library.reindex()
     good = library.version.name
     (corpus / "13_new.txt").write_text(
@@ -176,7 +170,17 @@ def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, co
     script.write_text(KILL_SCRIPT, "utf-8")
     marker = tmp_path / "paused"
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(PROJECT), str(data), str(corpus), stage, str(at), str(marker)],
+        [
+            sys.executable,
+            str(script),
+            str(PROJECT),
+            str(data),
+            str(corpus),
+            stage,
+            str(at),
+            str(marker),
+            store_url or "",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -186,12 +190,12 @@ def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, co
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the re-index never reached the kill point"
             time.sleep(0.05)
-        store = IndexStore(data, corpus)
+        store = Library(config, embed_model=HashEmbed()).store
         # While it runs: a second re-index is refused with the running one's progress.
         status = store.building_status()
         assert status is not None and status.pid == proc.pid and status.stage == stage
         with pytest.raises(IndexBusyError) as busy:
-            Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed()).reindex()
+            Library(config, embed_model=HashEmbed()).reindex()
         assert stage in str(busy.value) and busy.value.status.pid == proc.pid
         assert store.building_status() is not None  # the refused attempt did not wipe the progress
     finally:
@@ -199,24 +203,24 @@ def test_kill_mid_reindex_keeps_last_good_and_next_reindex_recovers(tmp_path, co
         proc.wait(timeout=30)
         proc.stderr.close()
 
-    store = IndexStore(data, corpus)
-    assert store.building_status() is None  # the kernel released the flock with the process
+    store = Library(config, embed_model=HashEmbed()).store
+    assert store.building_status() is None  # the kernel (the server) released the lock with the process
     assert store.current_name() == good
-    serving = Library(LibraryConfig(data_dir=data, corpus_dir=corpus), embed_model=HashEmbed())
+    serving = Library(config, embed_model=HashEmbed())
     assert serving.version is None and serving.search("Geneva ceasefire")  # loads the last good version
     assert serving.version.name == good and "13_new.txt" not in serving.version.articles
-    if stage in ("writing", "publishing"):
-        assert leftovers(data) or len(version_dirs(data)) == 2  # something was left behind to clean
+    if stage in ("writing", "publishing"):  # something was left behind to clean
+        assert leftovers(data) or len(store.version_names()) == 2 or unreferenced_segments(store_url)
 
     report = serving.reindex()
     assert report.added == ["13_new.txt"] and report.published and report.embedded_chunks > 0
-    assert leftovers(data) == []
-    assert version_dirs(data) == sorted([good, report.version])
+    assert leftovers(data) == [] and unreferenced_segments(store_url) == []
+    assert store.version_names() == [good, report.version]
     assert serving.search("Ankara talks resumed")[0].node.metadata["doc"] == "13_new.txt"
 
 
-def test_concurrent_reindex_in_the_same_process_is_refused_with_progress(make_library, corpus):
-    library = make_library()
+def test_concurrent_reindex_in_the_same_process_is_refused_with_progress(make_any_library, corpus):
+    library = make_any_library()
     library.reindex()
     (corpus / "14_new.txt").write_text(article_text("Concurrent", "Envoys met in Doha."), "utf-8")
     reached, release = threading.Event(), threading.Event()
@@ -234,7 +238,7 @@ def test_concurrent_reindex_in_the_same_process_is_refused_with_progress(make_li
         with pytest.raises(IndexBusyError) as same_library:
             library.reindex()
         with pytest.raises(IndexBusyError) as other_library:  # e.g. the CLI beside the bot
-            make_library().reindex()
+            make_any_library().reindex()
         for exc in (same_library.value, other_library.value):
             assert "already running" in str(exc) and "embedding 0/1 chunks" in str(exc)
             assert exc.status.stage == "embedding" and exc.status.pid == os.getpid()

@@ -147,9 +147,11 @@ class AdminCog(commands.Cog):
         title: str = "Re-indexing…",
         note: str | None = None,
         detail: dict | None = None,
+        only: list[str] | None = None,
     ):
         """Run the re-index claimed by ``state`` (``self.running``), editing the admin's message with
-        progress, then the summary. Returns the report, or None if it failed."""
+        progress, then the summary (of the files ``only``, when given). Returns the report, or None
+        if it failed."""
         loop = asyncio.get_running_loop()
         who = getattr(interaction.user, "display_name", None) or getattr(interaction.user, "name", None)
 
@@ -166,7 +168,7 @@ class AdminCog(commands.Cog):
         )
         report, error, outcome = None, None, "failed"
         try:
-            report = await self.bot.service.reindex(progress)
+            report = await self.bot.service.reindex(progress, only=only)
             outcome = "ok" if report.published else "ok: nothing to do"
         except IndexBusyError as exc:
             error, outcome = busy_text(exc.status), "refused: already running"
@@ -358,6 +360,7 @@ class AdminCog(commands.Cog):
             title=f"Indexing {filename}…",
             note=note,
             detail={"after": after, "filename": filename},
+            only=[filename],  # what was added: the cost of one article, whatever the corpus size
         )
 
     # ---------------------------------------------------------------- /sources

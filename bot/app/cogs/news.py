@@ -108,11 +108,11 @@ class NewsCog(commands.Cog):
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _reindex(self):
+    async def _reindex(self, only: list[str] | None = None):
         warm = getattr(self.bot, "warm_task", None)
         if warm is not None and not warm.done():  # the index is still loading: re-index after it
             await asyncio.wait({warm})
-        return await self.bot.service.reindex()
+        return await self.bot.service.reindex(only=only)
 
     # ---------------------------------------------------------------- helpers
 

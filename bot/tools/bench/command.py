@@ -15,6 +15,7 @@ from bot.tools.bench.inputs import load_questions
 from bot.tools.bench.plan import DEFAULT_SIZES, PHASES, Plan, make_plan
 from bot.tools.bench.procs import load_average, log, machine_info, settings_fields, spawn
 from bot.tools.bench.report import plot, render_report, targets
+from bot.tools.bench.stores import bench_postgres
 
 
 def _phase(results: dict, name: str, func, *args):
@@ -74,16 +75,26 @@ def run_bench(plan: Plan, settings, work: Path, command: str) -> dict:
                 },
             )
             log(f"sweep: {build['chunks']:,} chunks built in {build['build_s']:.1f}s; serving it")
-            rows.append(
-                {
-                    "size": size,
-                    "synthetic": True,
-                    "build": build,
-                    "serve": serve(str(corpus), str(data)),
-                    "load": load_average(),
-                }
-            )
-            log(f"sweep: {size:,} done: ask p50 {rows[-1]['serve']['ask_ms']['p50']:.1f} ms")
+            row = {"size": size, "synthetic": True, "build": build, "serve": serve(str(corpus), str(data))}
+            row["load"] = load_average()
+            log(f"sweep: {size:,} served: ask p50 {row['serve']['ask_ms']['p50']:.1f} ms; adding articles")
+            try:
+                row["add"] = spawn(
+                    "add",
+                    {
+                        "corpus": str(corpus),
+                        "data": str(data),
+                        "settings": fields,
+                        "seed": size + 1,
+                        "adds": plan.adds,
+                        "scan_adds": plan.scan_adds,
+                        "questions": questions[:10],
+                    },
+                )
+                log(f"sweep: {size:,}: one article added in {row['add']['named_s']['p50']:.0f} ms (p50)")
+            except Exception as exc:  # recorded; the other sizes still run
+                row["add"] = {"error": f"{type(exc).__name__}: {exc}"}
+            rows.append(row)
         return {"rows": rows}
 
     def real() -> dict:
@@ -132,6 +143,8 @@ def run_bench(plan: Plan, settings, work: Path, command: str) -> dict:
             },
         ),
     )
+    log("the PostgreSQL store beside the embedded one")
+    _phase(results, "postgres", bench_postgres, plan, settings, work, results)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results["machine"]["load_end"] = load_average()
     return results

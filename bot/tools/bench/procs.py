@@ -64,8 +64,11 @@ def log(message: str) -> None:
 
 
 def settings_fields(settings) -> dict:
-    """Every setting except secrets and the two directories, for the subprocesses."""
-    return settings.model_dump(mode="json", exclude={"discord_token", "corpus_dir", "data_dir"})
+    """Every setting except secrets, the two directories and the database, for the subprocesses
+    (a payload's ``database_url`` says which store a workload uses: none is the files store)."""
+    return settings.model_dump(
+        mode="json", exclude={"discord_token", "corpus_dir", "data_dir", "database_url", "llm_api_key"}
+    )
 
 
 def child_settings(payload: dict):
@@ -75,6 +78,7 @@ def child_settings(payload: dict):
         _env_file=None,
         corpus_dir=Path(payload["corpus"]),
         data_dir=Path(payload["data"]),
+        database_url=payload.get("database_url"),
         **payload["settings"],
     )
 

@@ -10,11 +10,13 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bot.measure import percentile
-from bot.tools.bench.inputs import RandomEmbedding, write_synthetic_corpus
+from bot.tools.bench.inputs import EMBEDDING_DIM, RandomEmbedding, write_synthetic_corpus
 from bot.tools.bench.procs import RESULT_MARKER, child_settings, current_rss_bytes, peak_rss_bytes, summarize
+from bot.tools.bench.stores import child_quality
 
 
 def child_synth_build(payload: dict) -> dict:
@@ -24,19 +26,21 @@ def child_synth_build(payload: dict) -> dict:
     settings = child_settings(payload)
     config = settings.library_config()
     t0 = time.perf_counter()
-    n_articles = write_synthetic_corpus(
-        Path(payload["corpus"]),
-        payload["size"],
-        config.chunking,
-        tuple(payload["sentences_per_article"]),
-        payload["seed"],
-    )
+    if payload.get("reuse_corpus"):  # the same articles again, into another store
+        n_articles = sum(1 for _ in Path(payload["corpus"]).rglob("*.txt"))
+    else:
+        n_articles = write_synthetic_corpus(
+            Path(payload["corpus"]),
+            payload["size"],
+            config.chunking,
+            tuple(payload["sentences_per_article"]),
+            payload["seed"],
+        )
     t1 = time.perf_counter()
     library = Library(config, embed_model=RandomEmbedding(payload["seed"]))
     report = library.reindex()
     t2 = time.perf_counter()
-    version_dir = library.store.root / report.version
-    disk = sum(p.stat().st_size for p in version_dir.rglob("*") if p.is_file())
+    disk = index_bytes(library) if config.database_url is None else None
     return {
         "articles": n_articles,
         "chunks": report.chunks,
@@ -45,6 +49,94 @@ def child_synth_build(payload: dict) -> dict:
         "index_bytes": disk,
         "peak_rss": peak_rss_bytes(),
     }
+
+
+def index_bytes(library) -> int:
+    """Bytes on disk of the live version: its manifest and every segment it lists."""
+    root = library.store.root
+    name = library.store.current_name()
+    dirs = [root / name] + [
+        root / "segments" / e["id"] for e in library.store.storage.read_manifest(name)["segments"]
+    ]
+    return sum(p.stat().st_size for d in dirs for p in d.rglob("*") if p.is_file())
+
+
+def child_add(payload: dict) -> dict:
+    """Subprocess: adding one article to a loaded index, as the running bot does (a feed or an
+    upload names the file; and a whole-corpus re-index that finds it), then merging everything."""
+    import numpy as np
+
+    from bot.tools.bench.inputs import _sentence_pool, _synthetic_article
+    from index.library import Library
+
+    settings = child_settings(payload)
+    config = replace(settings.library_config(), background_merge=False)
+    library = Library(config, embed_model=RandomEmbedding(payload["seed"]))
+    t0 = time.perf_counter()
+    _ = library.retriever  # loads the version
+    load_s = time.perf_counter() - t0
+    rng = np.random.default_rng(payload["seed"])
+    pool = _sentence_pool()
+    corpus = Path(payload["corpus"])
+    questions = payload["questions"]
+
+    def new_article(i: int) -> str:
+        text, _, _ = _synthetic_article(rng, 10_000_000 + i, pool, int(rng.integers(25, 56)))
+        name = f"added/bench-{payload['seed']}-{i:04d}.txt"
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text(text, "utf-8")
+        return name
+
+    def timed(run) -> tuple[float, object]:
+        t = time.perf_counter()
+        report = run()
+        return time.perf_counter() - t, report
+
+    named, scanned = [], []
+    for i in range(payload["adds"]):
+        name = new_article(i)
+        seconds, report = timed(lambda name=name: library.reindex(only=[name]))
+        assert report.added == [name], report.summary()
+        named.append({"s": seconds, "chunks": report.embedded_chunks, "segments": report.segments})
+    for i in range(payload["adds"], payload["adds"] + payload["scan_adds"]):
+        name = new_article(i)
+        seconds, report = timed(library.reindex)
+        assert report.added == [name], report.summary()
+        scanned.append({"s": seconds, "files_read": report.files_read, "segments": report.segments})
+    before = [
+        [h.node.node_id for h in library.retriever.search(q, query_embedding=_unit(q))] for q in questions
+    ]
+    segments = len(library.version.segments)
+    seconds, merged = timed(lambda: library.merge([s.id for s in library.version.segments]))
+    after = [
+        [h.node.node_id for h in library.retriever.search(q, query_embedding=_unit(q))] for q in questions
+    ]
+    return {
+        "chunks": library.version.n_chunks,
+        "articles": len(library.version.articles),
+        "load_s": load_s,
+        "named": named,
+        "scanned": scanned,
+        "named_s": summarize([a["s"] * 1000 for a in named]),
+        "scanned_s": summarize([a["s"] * 1000 for a in scanned]),
+        "segments_before_merge": segments,
+        "merge_s": seconds,
+        "merged": bool(merged),
+        "same_answers_after_merge": before == after,
+        "peak_rss": peak_rss_bytes(),
+    }
+
+
+def _unit(text: str):
+    """A fixed unit vector per question (the add phase embeds nothing: no model is loaded)."""
+    import hashlib
+
+    import numpy as np
+
+    v = np.frombuffer(hashlib.sha512(text.encode()).digest() * 6, dtype=np.uint8)[:EMBEDDING_DIM].astype(
+        "float32"
+    )
+    return v / np.linalg.norm(v)
 
 
 def child_noop(payload: dict) -> dict:
@@ -144,19 +236,17 @@ def child_serve(payload: dict) -> dict:
         refused += answer.refused
 
     # Where retrieval time goes, with the query embedding given: dense scores, BM25 scores, the
-    # whole search; and a faiss top-k search (the vector store on its own).
+    # whole search.
     import numpy as np
 
-    parts: dict[str, list[float]] = {"dense": [], "bm25": [], "search": [], "faiss": []}
+    parts: dict[str, list[float]] = {"dense": [], "bm25": [], "search": []}
     version = retriever.version
-    k = min(getattr(retriever.config, "candidates", 50), version.n_chunks)
     steps = {
         "dense": (lambda q, emb: retriever.dense_scores(q, query_embedding=emb))
         if hasattr(retriever, "dense_scores")
         else None,
         "bm25": lambda q, emb: retriever.bm25_scores(q),
         "search": lambda q, emb: retriever.search(q, query_embedding=emb),
-        "faiss": lambda q, emb: version.vector_store.client.search(emb[None, :], k),
     }
     for q in timed_qs[: max(5, n // 2)]:
         emb = np.asarray(library.embed_query(q), dtype="float32")
@@ -183,7 +273,7 @@ def child_serve(payload: dict) -> dict:
         "dense_ms": summarize(parts["dense"]),
         "bm25_ms": summarize(parts["bm25"]),
         "search_without_embedding_ms": summarize(parts["search"]),
-        "faiss_ms": summarize(parts["faiss"]),
+        "segments": len(version.segments),
         "refused_share": refused / len(ask_ms) if ask_ms else None,
         "loop": loop,
         "rss_after_first_answer": rss_after_first,
@@ -192,8 +282,9 @@ def child_serve(payload: dict) -> dict:
 
 
 def child_store_compare(payload: dict) -> dict:
-    """Subprocess: the same vectors in LlamaIndex's default SimpleVectorStore (JSON) and in the
-    faiss flat index the project uses: file size, load time, top-50 query time."""
+    """Subprocess: the same vectors in LlamaIndex's default SimpleVectorStore (JSON), in
+    LlamaIndex's FaissVectorStore and as the flat array the index scans: file size, load time,
+    top-50 query time."""
     import faiss
     import numpy as np
     from llama_index.core.schema import TextNode
@@ -201,12 +292,17 @@ def child_store_compare(payload: dict) -> dict:
     from llama_index.core.vector_stores.types import VectorStoreQuery
     from llama_index.vector_stores.faiss import FaissVectorStore
 
-    root = Path(payload["data"]) / "index"
-    version = root / (root / "CURRENT").read_text("utf-8").strip()
-    vectors = faiss.read_index(str(version / "vectors.faiss"))
-    vectors = vectors.reconstruct_n(0, vectors.ntotal)
+    from index.filestore import FileStorage
+
+    storage = FileStorage(Path(payload["data"]) / "index")
+    vectors = np.ascontiguousarray(storage.load_version(storage.current_name()).vectors)
     work = Path(payload["work"])
     work.mkdir(parents=True, exist_ok=True)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    faiss_path = work / "vectors.faiss"
+    FaissVectorStore(faiss_index=flat).persist(persist_path=str(faiss_path))
+    del flat
     rng = np.random.default_rng(0)
     queries = rng.standard_normal((payload["queries"], vectors.shape[1])).astype("float32")
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -233,7 +329,7 @@ def child_store_compare(payload: dict) -> dict:
     )
 
     t0 = time.perf_counter()
-    store = FaissVectorStore.from_persist_path(str(version / "vectors.faiss"))
+    store = FaissVectorStore.from_persist_path(str(faiss_path))
     faiss_load = time.perf_counter() - t0
     index = store.client
     faiss_query = timed_queries(lambda q: index.search(q[None, :], 50))
@@ -248,7 +344,7 @@ def child_store_compare(payload: dict) -> dict:
         "simple_bytes": simple_path.stat().st_size,
         "simple_load_s": simple_load,
         "simple_query_ms": simple_query,
-        "faiss_bytes": (version / "vectors.faiss").stat().st_size,
+        "faiss_bytes": faiss_path.stat().st_size,
         "faiss_load_s": faiss_load,
         "faiss_query_ms": faiss_query,
         "faiss_scan_ms": scan,
@@ -323,6 +419,8 @@ def _child_main(mode: str) -> None:
         "synth-build": child_synth_build,
         "noop": child_noop,
         "store-compare": child_store_compare,
+        "add": child_add,
+        "quality": child_quality,
     }[mode]
     print(RESULT_MARKER + json.dumps(func(payload)), flush=True)
 
