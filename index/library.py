@@ -85,6 +85,12 @@ class Library:
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         return self.embed_model.get_text_embedding_batch(texts)
 
+    def embed_sentence_query(self, text: str):
+        """The question's multilingual vector, comparable with every sentence's (index.embedding)."""
+        from index.embedding import sentence_encoder
+
+        return sentence_encoder().query(text)
+
     @property
     def version(self) -> IndexVersion | None:
         retriever = self._retriever

@@ -63,6 +63,7 @@ class Hit:
     score: float  # fused (1 is the best of the chunk lists; other lists and boosts add to it)
     dense: float  # cosine similarity of question and chunk (with its header)
     bm25: float  # raw BM25 score of the chunk
+    row: int = -1  # live row in its index version (-1: not from a version)
 
 
 # ---------------------------------------------------------------- fusion
@@ -223,7 +224,19 @@ class HybridRetriever(BaseRetriever):
             )
         else:
             rows = [int(r) for r in head[:top_k]]
-        return [Hit(version.nodes[r], float(fused[r]), float(dense[r]), float(bm25[r])) for r in rows]
+        return [Hit(version.nodes[r], float(fused[r]), float(dense[r]), float(bm25[r]), r) for r in rows]
+
+    def semantic_search(self, query_vector: np.ndarray, top_k: int | None = None) -> list[Hit]:
+        """Chunks ranked by their best sentence's multilingual similarity alone: for questions in
+        another language than the articles', whose words no keyword index can match."""
+        version = self.version
+        if version.n_chunks == 0:
+            return []
+        top_k = top_k or self.config.top_k
+        scores = version.best_sentence_scores(query_vector)
+        head = top_rows(scores, min(version.n_chunks, max(4 * top_k, 40)), version.row_key)
+        rows = select_diverse(head, scores[head], self.doc_of_row, top_k, self.config.article_penalty / 10, 0)
+        return [Hit(version.nodes[r], float(scores[r]), float(scores[r]), 0.0, r) for r in rows]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.search(query_bundle.query_str, query_embedding=query_bundle.embedding)

