@@ -51,9 +51,6 @@ class Settings(BaseSettings):
     # --- answers
     max_question_chars: int = Field(DEFAULT_MAX_QUESTION_CHARS, ge=10, le=4000)
     answer_max_sentences: int = Field(3, ge=1, le=8)
-    refusal_min_first_weight: float = Field(4.5, ge=0)
-    refusal_min_coverage: float = Field(0.2, ge=0, le=1)
-    refusal_min_support: float = Field(0.8, ge=0, le=2)
 
     # --- generated answers (optional; see docs/GENERATION.md). Default: extractive, no model.
     answer_backend: Literal["extractive", "openai", "llamacpp"] = "extractive"

@@ -15,12 +15,7 @@ BACKENDS = ("extractive", "openai", "llamacpp")
 
 
 def answer_config(settings) -> AnswerConfig:
-    return AnswerConfig(
-        max_sentences=settings.answer_max_sentences,
-        min_first_weight=settings.refusal_min_first_weight,
-        min_coverage=settings.refusal_min_coverage,
-        min_support=settings.refusal_min_support,
-    )
+    return AnswerConfig(max_sentences=settings.answer_max_sentences)
 
 
 def build_backend(settings):

@@ -36,8 +36,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
+from bot.answering.asks import not_a_question
 from bot.answering.backends import Backend, ModelBusyError
-from bot.answering.extractive import AnswerConfig, ExtractiveAnswerer
+from bot.answering.extractive import AnswerConfig, ExtractiveAnswerer, top_sentences
 from bot.answering.model import (
     DEFAULT_MAX_QUESTION_CHARS,
     Answer,
@@ -48,7 +49,6 @@ from bot.answering.model import (
     with_markers,
 )
 from bot.answering.prompt import build_messages, select_sources
-from bot.answering.question import clean_question, contextualize
 from bot.answering.verify import SentenceSplitter, SupportConfig, Verifier, is_refusal, normalise
 from index.library import Library
 from index.retrieval import Hit
@@ -99,27 +99,30 @@ class GenerativeAnswerer(ExtractiveAnswerer):
     # ------------------------------------------------------------ step 1: retrieval (blocking)
 
     def prepare(self, question: str, history: list[str] | None = None) -> Prepared:
-        """Question → hits, extractive answer, numbered sources. Raises QuestionError. Blocking."""
+        """Question → hits, extractive answer, numbered sources. Raises QuestionError. Blocking.
+
+        The model is given sources whenever the best sentence shows semantic evidence (the fitted
+        ``llm_threshold``, below the extractive answer's own threshold): a paraphrase the extractive
+        answerer would refuse can still be answered, and the verifier decides what is shown."""
         t0 = time.perf_counter()
-        question = clean_question(question, self.max_question_chars)
-        retriever = self.library.retriever  # one index version for the whole answer
-        query = contextualize(question, history or [])
-        t1 = time.perf_counter()
-        # The same retrieval as ExtractiveAnswerer.ask (tests/answering/test_prompt.py checks they agree).
-        hits = retriever.search(query, top_k=max(self.config.chunks_considered, retriever.config.top_k))[
-            : self.config.chunks_considered
-        ]
+        context = self.retrieve(question, history)  # the same retrieval as ExtractiveAnswerer.ask
         t2 = time.perf_counter()
-        fallback = self.compose(question, query, hits, retriever)
-        fallback.index_version = retriever.version.name
-        sources = (
-            []
-            if fallback.refused
-            else select_sources(query, hits, retriever, self.max_sources, fallback.citations)
-        )
+        fallback = self.compose(context)
+        fallback.index_version = context.retriever.version.name
+        sources = []
+        if context.best >= self.calibration.llm_threshold and not not_a_question(context.question):
+            pinned = [] if fallback.refused else fallback.citations
+            sources = select_sources(
+                context.query,
+                context.hits,
+                context.retriever,
+                self.max_sources,
+                pinned,
+                ranked=[(c.doc, c.start, c.end) for c in top_sentences(context, self.max_sources)],
+            )
         t3 = time.perf_counter()
-        timings = {"retrieve": _ms(t2 - t1), "compose": _ms(t3 - t2), "prepare": _ms(t3 - t0)}
-        return Prepared(question, query, hits, fallback, sources, timings)
+        timings = context.timings_ms | {"compose": _ms(t3 - t2), "prepare": _ms(t3 - t0)}
+        return Prepared(context.question, context.query, context.hits, fallback, sources, timings)
 
     def messages(self, prepared: Prepared) -> list[dict[str, str]]:
         return build_messages(prepared.question, prepared.sources)

@@ -82,8 +82,11 @@ def select_sources(
     retriever,
     max_sources: int = 6,
     must_include: list[Citation] | tuple = (),
+    ranked: list[tuple[str, int, int]] | tuple = (),
 ) -> list[Citation]:
     """The sentences of the retrieved chunks that best match the query, as numbered sources.
+
+    ``ranked`` (the extractive answerer's most likely sentences) come first after ``must_include``.
 
     Sentences are scored like the extractive answerer's candidates (idf-weighted share of the
     query's content words, times the chunk's fused retrieval score); ``must_include`` (the
@@ -108,8 +111,10 @@ def select_sources(
             coverage = sum(idf[t] for t in terms if t in sentence_terms) / total
             candidates[key] = (coverage * (0.5 + 0.5 * hit.score), rank, node.metadata, text)
     pinned = [(c.doc, c.start, c.end) for c in must_include if (c.doc, c.start, c.end) in candidates]
-    ranked = sorted(
-        (k for k in candidates if k not in pinned and candidates[k][0] > 0),
+    # The answerer's own ranking (semantic: paraphrases share no words) first, then word overlap.
+    semantic = [k for k in ranked if k in candidates and k not in pinned]
+    ranked = semantic + sorted(
+        (k for k in candidates if k not in pinned and k not in semantic and candidates[k][0] > 0),
         key=lambda k: (-candidates[k][0], candidates[k][1], k[1]),
     )
     chosen = (pinned + ranked)[:max_sources]

@@ -64,13 +64,13 @@ def clean_question(raw: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str
     if not letters and not any(ch.isdigit() for ch in text):
         raise QuestionError("The question has no words in it (only symbols or emoji). Please ask in words.")
     scripts = [_script(ch) for ch in letters]
-    foreign = [s for s in scripts if s != "LATIN"]
+    foreign = [s for s in scripts if s not in ("LATIN", "Cyrillic")]
     if len(foreign) > 0.3 * len(scripts):
         name = max(set(foreign), key=foreign.count)
         name = "a non-Latin" if name == "OTHER" else f"{name}"
         raise QuestionError(
-            f"The question looks like it is written in {name} script; I can only answer questions in English "
-            "(the articles and the search model are English)."
+            f"The question looks like it is written in {name} script; I can answer questions in English, "
+            "Russian or Ukrainian (the articles are English; quotes stay in English)."
         )
     words = re.findall(r"[^\W\d_]+", text.lower())
     if (
@@ -79,8 +79,8 @@ def clean_question(raw: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str
         and _FOREIGN_FUNCTION_WORDS.intersection(words)
     ):
         raise QuestionError(
-            "The question does not look like English; I can only answer questions in English "
-            "(the articles and the search model are English)."
+            "The question does not look like English, Russian or Ukrainian; I can answer questions in "
+            "those three languages (the articles are English; quotes stay in English)."
         )
     return text
 

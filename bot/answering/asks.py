@@ -1,0 +1,127 @@
+"""What kind of detail a question asks for, and whether a sentence contains one.
+
+"When did …" is not answered by a sentence without a date, "how many …" not by one without a
+number: a related sentence that lacks the asked-for detail is a wrong answer, however similar it
+reads. The kinds are few and recognised by question words in English, Russian and Ukrainian.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class Detail(enum.Enum):
+    DATE = "date"  # "what date", "which day": a calendar date, day, month or year
+    TIME = "time"  # "when": a date, or a time word ("immediately", "after the call")
+    NUMBER = "number"
+    PLACE = "place"
+    PERSON = "person"
+
+
+# Checked in this order: "how many days" asks for a number, "what date" for a date.
+_ASKS: list[tuple[Detail, re.Pattern]] = [
+    (
+        Detail.NUMBER,
+        re.compile(
+            r"\bhow (many|much|long|big|large)\b|\bwhat (number|percentage|share|amount)\b|\bhow many\b"
+            r"|\bсколько\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
+            re.I,
+        ),
+    ),
+    (
+        Detail.DATE,
+        re.compile(
+            r"\bwhat (date|day|year|month)\b|\bwhich (date|day|year|month)\b|\bкакого числа\b"
+            r"|\bякого числа\b|\bв какой день\b|\bв який день\b|\bв каком году\b|\bв якому році\b"
+            r"|\bкакая дата\b|\bяка дата\b",
+            re.I,
+        ),
+    ),
+    (
+        Detail.TIME,
+        re.compile(r"^\s*when\b|\bwhen (did|was|were|will|is|are|does|do)\b|\bкогда\b|\bколи\b", re.I),
+    ),
+    (
+        Detail.PLACE,
+        re.compile(
+            r"^\s*where\b|\bwhere (did|was|were|will|is|are|does|do|would)\b"
+            r"|\b(which|what) (city|country|town|venue|place|location|capital)\b|\bгде\b|\bде\b"
+            r"|\bкуда\b|\bкуди\b|\bв каком (городе|месте)\b|\bв якому (місті|місці)\b",
+            re.I,
+        ),
+    ),
+    (
+        Detail.PERSON,
+        re.compile(r"^\s*(who|whom)\b|\bwho (is|was|did|will|has|had)\b|\bкто\b|\bхто\b|\bкого\b", re.I),
+    ),
+]
+
+_MONTHS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+).split()
+_DATE_WORDS = (
+    _MONTHS
+    + (
+        "monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow "
+        "week weekend month year days weeks months years"
+    ).split()
+)
+_DATE = re.compile(r"\b(" + "|".join(_DATE_WORDS) + r")\b|\b(19|20)\d\d\b|\b\d{1,2}[./-]\d{1,2}\b", re.I)
+_TIME = re.compile(
+    r"\b(immediately|soon|shortly|now|later|after|before|since|until|recently|ago|next|last|early|late|"
+    r"earlier|afterwards|tonight|morning|evening|night)\b",
+    re.I,
+)
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds "
+    "thousand thousands million millions billion billions dozen dozens half single double"
+).split()
+_NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+
+
+def asked_detail(question: str) -> Detail | None:
+    for detail, pattern in _ASKS:
+        if pattern.search(question):
+            return detail
+    return None
+
+
+def has_detail(sentence: str, detail: Detail | None, question: str = "") -> bool:
+    """Whether ``sentence`` contains a detail of the asked kind (names: one the question doesn't
+    already give — "Where did Trump meet Putin?" is not answered by "Trump met Putin")."""
+    if detail is None:
+        return True
+    if detail is Detail.DATE:
+        return bool(_DATE.search(sentence))
+    if detail is Detail.TIME:
+        return bool(_DATE.search(sentence) or _TIME.search(sentence))
+    if detail is Detail.NUMBER:
+        return bool(_NUMBER.search(sentence))
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    names = [m.group(0) for m in _NAME.finditer(sentence.strip())]
+    return any(name.lower() not in asked for name in names)
+
+
+# Questions no article can answer, however related its sentences: instructions to the bot and
+# requests for its own opinion. They are refused before any sentence is considered.
+_NOT_A_QUESTION = re.compile(
+    r"\bignore (all |any |your |the |my |previous |prior |above |earlier )*(instructions|rules|prompt)"
+    r"|\b(system prompt|jailbreak|developer mode)\b|\bpretend (to be|you are)\b|\byou are now\b"
+    r"|\bnew rule\b|\bskip the (citations|sources)\b|\bjust tell (everyone|everybody|us|me) (that )?"
+    r"|\b(your|ur) (own )?(opinion|view|take|thoughts)\b|\bwhat do you (think|believe|feel)\b"
+    r"|\bdo you (think|believe|agree|feel)\b|\bin your (view|opinion)\b|\bbe honest\b"
+    r"|\bwho is (right|wrong)\b|\bwho'?s (right|wrong)\b|\b(smart|good|bad|terrible|stupid|wise) (move|idea)\b"
+    r"|\bshould (i|we) (support|believe|trust)\b|\bwrite (me )?(a|an) (poem|story|essay|song|joke)\b"
+    r"|\bпо[- ]твоему\b|\bтвое мнение\b|\bтвоє мнение\b|\bтвоя думка\b|\bна твою думку\b"
+    r"|\bигнорируй\b|\bігноруй\b|\bкто прав\b|\bхто правий\b",
+    re.I,
+)
+
+
+def not_a_question(question: str) -> bool:
+    """An instruction to the bot or a request for its opinion, not a question the articles answer."""
+    return bool(_NOT_A_QUESTION.search(question))

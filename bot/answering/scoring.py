@@ -1,0 +1,183 @@
+"""How likely a sentence is to answer a question: its signals and the fitted model that combines them.
+
+Signals (``FEATURES``), all measured per candidate sentence of the retrieved chunks:
+- ``sem``: cosine of the question's and the sentence's multilingual-e5 vectors (paraphrases and
+  other languages), and ``sem_gap``, how far below the question's best candidate it is;
+- ``part_sem``: the best cosine with one part of a question that asks several things;
+- ``prev_sem``: the cosine of the sentence before it ("This raises concerns …" answers what its
+  predecessor is about);
+- ``lex``: the share of the question's idf-weighted content words the sentence contains (English
+  questions), and ``lex_gap`` below the best;
+- ``weight``: the idf weight of the question's keywords it holds (a tenth of it: two
+  distinctive words ≈ 1), an absolute measure where ``lex`` is a share;
+- ``unseen``: the share of the question's keyword weight that no candidate sentence holds (the
+  same for every candidate: "the population of Kyiv" over articles that never mention population);
+- ``chunk``: its chunk's fused retrieval score relative to the best chunk, and ``first``, whether
+  it is in the best chunk.
+A logistic model over them (weights in calibration.json, fitted by ``bot.tools.calibrate`` on dev
+questions with cross-validation) gives the probability that the sentence answers the question;
+the thresholds that decide answer/refuse and further sentences are fitted with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bot.answering.lexical import content_terms, term_weights
+from index.chunking import node_sentences
+from index.retrieval import Hit
+
+FEATURES = (
+    "sem",
+    "sem_gap",
+    "part_sem",
+    "prev_sem",
+    "lex",
+    "lex_gap",
+    "weight",
+    "unseen",
+    "chunk",
+    "first",
+    "english",
+)
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    weights: tuple[float, ...]
+    bias: float
+    answer_threshold: float  # the best sentence must reach it, or the question is refused
+    extra_threshold: float  # further sentences must reach it
+    llm_threshold: float  # a model is given the sources when the best sentence reaches it
+    means: tuple[float, ...] = ()  # feature standardisation fitted with the weights
+    scales: tuple[float, ...] = ()
+    fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.means)) / np.asarray(self.scales) if self.means else x
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+
+
+def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data["features"]) != FEATURES:
+        raise ValueError(f"{path}: fitted on features {data['features']}, the code has {FEATURES}")
+    return Calibration(
+        tuple(data["weights"]),
+        data["bias"],
+        data["answer_threshold"],
+        data["extra_threshold"],
+        data["llm_threshold"],
+        tuple(data.get("means") or ()),
+        tuple(data.get("scales") or ()),
+        data.get("fitted") or {},
+    )
+
+
+@dataclass
+class Candidate:
+    hit: Hit
+    rank: int  # of its chunk among the hits
+    doc: str
+    start: int
+    end: int
+    text: str
+    vector: np.ndarray  # multilingual unit vector (zeros when the index has none)
+    features: dict[str, float] = field(default_factory=dict)
+    probability: float = 0.0
+    has_detail: bool = True
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.doc, self.start, self.end
+
+    def similarity_to(self, other: Candidate) -> float:
+        return float(self.vector @ other.vector)
+
+
+_PART_SPLIT = re.compile(
+    r"\?\s+|;\s*|,?\s+\b(?:and (?=what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)"
+    r"|also|as well as|и (?=что|кто|где|когда|как|почему|сколько)|а также|і (?=що|хто|де|коли|як|чому|скільки)"
+    r"|та (?=що|хто|де|коли|як|чому|скільки)|а ще)\b",
+    re.I,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """The parts of a question that asks several things ("who X, and where Y?"); [] for one."""
+    parts = [p.strip(" ,.?!") for p in _PART_SPLIT.split(question)]
+    parts = [p for p in parts if p and len(p.split()) >= 2]
+    return parts[:3] if len(parts) >= 2 else []
+
+
+def candidates_of(
+    query: str,
+    language: str,
+    hits: list[Hit],
+    retriever,
+    query_vector: np.ndarray,
+    part_vectors: list[np.ndarray],
+    calibration: Calibration,
+) -> list[Candidate]:
+    """Every distinct sentence of ``hits`` with its signals and probability."""
+    english = language == "en"
+    metadata = getattr(retriever, "metadata_index", None)
+    terms = content_terms(metadata.without_mentions(query) if metadata is not None else query)
+    idf = term_weights(terms, retriever) if english and terms else {}
+    total = sum(idf.values()) or 1.0
+    top_score = max((h.score for h in hits), default=0.0)
+    version = retriever.version
+    q = np.asarray(query_vector, dtype="float32")
+    parts = [np.asarray(p, dtype="float32") for p in part_vectors]
+    out: list[Candidate] = []
+    seen: set[tuple[str, int, int]] = set()
+    found_terms: set[str] = set()
+    for rank, hit in enumerate(hits):
+        node = hit.node
+        base = node.start_char_idx or 0
+        spans = node_sentences(node) or [(base, base + len(node.text))]
+        vectors = version.sentence_vectors(hit.row) if hit.row >= 0 else None
+        if vectors is None or len(vectors) != len(spans):
+            vectors = np.zeros((len(spans), len(q)), dtype="float32")
+        doc = node.metadata.get("doc")
+        previous = None  # the sentence before, in the chunk
+        for (start, end), vector in zip(spans, vectors):
+            vector = np.asarray(vector, dtype="float32")
+            sem, prev_sem, previous = float(vector @ q), previous, float(vector @ q)
+            if (doc, start, end) in seen:  # the same sentence in two overlapping chunks
+                continue
+            seen.add((doc, start, end))
+            text = node.text[start - base : end - base]
+            sentence_terms = set(content_terms(text)) if idf else set()
+            found_terms |= sentence_terms
+            cand = Candidate(hit, rank, doc, start, end, text, vector)
+            cand.features = {
+                "sem": sem,
+                "prev_sem": sem if prev_sem is None else prev_sem,
+                "part_sem": max((float(vector @ p) for p in parts), default=float(vector @ q)),
+                "lex": sum(w for t, w in idf.items() if t in sentence_terms) / total,
+                "weight": sum(w for t, w in idf.items() if t in sentence_terms) / 10,
+                "chunk": hit.score / top_score if top_score > 0 else 0.0,
+                "first": 1.0 if rank == 0 else 0.0,
+                "english": 1.0 if english else 0.0,
+            }
+            out.append(cand)
+    if out:
+        best_sem = max(c.features["sem"] for c in out)
+        best_lex = max(c.features["lex"] for c in out)
+        unseen = sum(w for t, w in idf.items() if t not in found_terms) / total if idf else 0.0
+        for cand in out:
+            cand.features["sem_gap"] = cand.features["sem"] - best_sem
+            cand.features["lex_gap"] = cand.features["lex"] - best_lex
+            cand.features["unseen"] = unseen
+        x = np.array([[c.features[f] for f in FEATURES] for c in out], dtype="float64")
+        for cand, p in zip(out, calibration.probability(x)):
+            cand.probability = float(p) if math.isfinite(p) else 0.0
+    return out
