@@ -108,8 +108,11 @@ def test_follow_up_borrows_the_previous_question(seed_answerer):
         ("x" * 1001, "1,001 characters long; the limit is 1,000"),
         ("What\x07 happened?", "control characters (U+0007)"),
         ("🕊️🇺🇦🇷🇺", "no words"),
-        ("Что согласился сделать Путин?", "Cyrillic"),
-        ("¿Qué aceptó Putin en la llamada?", "does not look like English"),
+        (
+            "Τι δέχτηκε ο Πούτιν στην κλήση;",
+            "Greek script; I can answer questions in English, Russian or Ukrainian",
+        ),
+        ("¿Qué aceptó Putin en la llamada?", "does not look like English, Russian or Ukrainian"),
     ],
 )
 def test_bad_questions_get_a_specific_message(raw, message):
