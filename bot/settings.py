@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     refusal_min_first_weight: float = Field(4.5, ge=0)
     refusal_min_coverage: float = Field(0.2, ge=0, le=1)
     refusal_min_support: float = Field(0.8, ge=0, le=2)
+    # The day relative dates in questions ("last week", "two months ago") are read against, as
+    # YYYY-MM-DD; unset: the real date. Fix it for tests and evaluation runs.
+    today: str | None = None
 
     # --- generated answers (optional; see docs/GENERATION.md). Default: extractive, no model.
     answer_backend: Literal["extractive", "openai", "llamacpp"] = "extractive"
@@ -148,6 +151,18 @@ class Settings(BaseSettings):
                     f"DATABASE_URL must be a postgresql://user:password@host:port/dbname URL, not {scheme}://…"
                 )
         return value
+
+    @field_validator("today")
+    @classmethod
+    def _iso_day(cls, value):
+        if value is None or not value.strip():
+            return None
+        import datetime
+
+        try:
+            return datetime.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValueError("TODAY must be a date written YYYY-MM-DD, e.g. 2025-06-12") from None
 
     @field_validator("fetch_user_agent")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bot.answering.dated import arrange
 from bot.answering.lexical import content_terms, term_weights
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, REFUSAL, Answer, Citation, with_markers
 from bot.answering.question import clean_question, contextualize
@@ -78,15 +79,18 @@ class ExtractiveAnswerer:
         self.config = config
         self.max_question_chars = max_question_chars
 
-    def ask(self, question: str, history: list[str] | None = None) -> Answer:
+    today: str | None = None  # TODAY: relative dates ("last week") are read against it (None: the real date)
+
+    def ask(self, question: str, history: list[str] | None = None, language: str = "en") -> Answer:
         t0 = time.perf_counter()
         question = clean_question(question, self.max_question_chars)
         retriever = self.library.retriever  # one version for the whole answer
         query = contextualize(question, history or [])
         t1 = time.perf_counter()
-        hits = retriever.search(query, top_k=max(self.config.chunks_considered, retriever.config.top_k))
+        # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
+        timed = arrange(self, question, query, retriever, language=language)
         t2 = time.perf_counter()
-        answer = self.compose(question, query, hits[: self.config.chunks_considered], retriever)
+        answer = timed.answer or timed.finish(self.compose(question, timed.query, timed.hits, retriever))
         t3 = time.perf_counter()
         answer.timings_ms = {
             "retrieve": round((t2 - t1) * 1000, 1),

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.answering.backends import Backend, ModelBusyError
+from bot.answering.dated import arrange
 from bot.answering.extractive import AnswerConfig, ExtractiveAnswerer
 from bot.answering.model import (
     DEFAULT_MAX_QUESTION_CHARS,
@@ -106,11 +107,10 @@ class GenerativeAnswerer(ExtractiveAnswerer):
         query = contextualize(question, history or [])
         t1 = time.perf_counter()
         # The same retrieval as ExtractiveAnswerer.ask (tests/answering/test_prompt.py checks they agree).
-        hits = retriever.search(query, top_k=max(self.config.chunks_considered, retriever.config.top_k))[
-            : self.config.chunks_considered
-        ]
+        timed = arrange(self, question, query, retriever)
+        hits = timed.hits
         t2 = time.perf_counter()
-        fallback = self.compose(question, query, hits, retriever)
+        fallback = timed.answer or timed.finish(self.compose(question, timed.query, hits, retriever))
         fallback.index_version = retriever.version.name
         sources = (
             []
