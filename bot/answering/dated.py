@@ -187,7 +187,8 @@ def _articles(answerer, query: str, hits: list[Hit], retriever) -> list[_Article
 def _answers(answerer, support, relaxed: bool = False) -> bool:
     """Whether one article's sentences answer. ``relaxed``: once the question's time has narrowed
     the articles down, a tie to it counts for part of the distinctive words the answerer asks for
-    (half its idf weight), if the sentences cover twice its share of the question."""
+    (half its idf weight), if the sentences cover twice its share of the question (and a little
+    less semantic support: 85%)."""
     if not relaxed:
         return not answerer.refuses(support)
     config = answerer.config
@@ -195,7 +196,7 @@ def _answers(answerer, support, relaxed: bool = False) -> bool:
         support.chosen
         and support.first_weight >= 0.5 * config.min_first_weight
         and support.coverage >= 2 * config.min_coverage
-        and support.coverage + support.best_dense >= config.min_support
+        and support.coverage + support.best_dense >= 0.85 * config.min_support
     )
 
 
@@ -268,7 +269,8 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
     multi = metadata is not None and (
         len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\d{4}", query)) > 1
     )
-    hits = _bounded(answerer, terms, hits, retriever, when, multi)
+    unbounded = hits
+    hits = _bounded(answerer, when.strip(query, event=True) or terms, hits, retriever, when, multi)
     period_hits = []
     if when.period and not multi:
         start, end = when.period
@@ -294,8 +296,11 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
                 timed.earlier = [(older[0].day, older[0].support.chosen[0])]
             timed.hits = newest.hits
             timed.answer = timed.finish(_compose(question, newest.support.chosen))
-    elif when.period and period_hits:
-        best = _articles(answerer, terms, period_hits, retriever)
+    elif (when.period and period_hits) or (hits is not unbounded and when.event_span):
+        # The time narrowed the articles down: the best of them answers with relaxed thresholds,
+        # its terms without the event that only dated the question.
+        focus = when.strip(query, event=True) or terms
+        best = _articles(answerer, focus, hits, retriever)
         if best and not _answers(answerer, best[0].support) and _answers(answerer, best[0].support, True):
             timed.hits = best[0].hits
             timed.answer = timed.finish(_compose(question, best[0].support.chosen))
@@ -324,21 +329,27 @@ def _event_day(retriever, event: str) -> dt.date | None:
 
 def _bounded(answerer, terms: str, hits: list[Hit], retriever, when: When, multi: bool) -> list[Hit]:
     """Only the hits published before/after the question's bound, if those still answer."""
-    before, after = when.before, when.after
+    before, afters = when.before, [when.after]
     if not multi and when.before_event and before is None:
         before = _event_day(retriever, when.before_event)
-    if not multi and when.after_event and after is None:
+    if not multi and when.after_event and when.after is None:
         day = _event_day(retriever, when.after_event)
-        after = day - dt.timedelta(days=1) if day else None  # the event's own report tells what followed
-    if before is None and after is None:
-        return hits
-    kept = [
-        h
-        for h in hits
-        if (d := published(h)) is not None and (before is None or d < before) and (after is None or d > after)
-    ]
-    if kept and any(_answers(answerer, a.support, True) for a in _articles(answerer, terms, kept, retriever)):
-        return kept
+        # What followed is told by later reports, else by the event's own report.
+        afters = [day, day - dt.timedelta(days=1)] if day else [None]
+    for after in afters:
+        if before is None and after is None:
+            return hits
+        kept = [
+            h
+            for h in hits
+            if (d := published(h)) is not None
+            and (before is None or d < before)
+            and (after is None or d > after)
+        ]
+        if kept and any(
+            _answers(answerer, a.support, True) for a in _articles(answerer, terms, kept, retriever)
+        ):
+            return kept
     return hits
 
 

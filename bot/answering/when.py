@@ -61,6 +61,10 @@ _PREPOSITIONS = re.compile(
     r"в|во|на|у|с|до|после|після|з|від)\s+)+",
     re.I,
 )
+_AFTER_PREPOSITION = re.compile(
+    r"\b(?:in|on|during|since|before|after|until|by|from|of|prior\s+to|в|во|на|у|с|до|после|після|з|від)\s+$",
+    re.I,
+)
 _MONTH_WORD = re.compile(
     r"^(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?$",
@@ -86,6 +90,7 @@ class When:
     after: dt.date | None = None  # "after March 2025": published after this day
     before_event: str | None = None  # "before the shelling": resolved against the articles
     after_event: str | None = None
+    event_span: tuple[int, int] | None = None  # where "before/after <event>" is written
     change_over_time: bool = False  # "how did X change": one cited line per date, oldest first
     prediction: bool = False  # "will X happen": the articles report, they don't forecast
     spans: tuple[tuple[int, int], ...] = field(default=())  # the time words, to leave out of the terms
@@ -102,10 +107,11 @@ class When:
             or self.change_over_time
         )
 
-    def strip(self, text: str) -> str:
-        """``text`` (the question this was read from) without its time words."""
+    def strip(self, text: str, event: bool = False) -> str:
+        """``text`` (the question this was read from) without its time words (and, with
+        ``event``, without its "before/after <event>" clause)."""
         chars = list(text)
-        for a, b in self.spans:
+        for a, b in self.spans + ((self.event_span,) if event and self.event_span else ()):
             chars[a:b] = " " * (b - a)
         return " ".join("".join(chars).split())
 
@@ -142,22 +148,24 @@ def _settings(today: dt.date) -> dict:
     }
 
 
-def _plausible(text: str) -> bool:
+def _plausible(text: str, head: str = "") -> bool:
     """Whether a dateparser match is a date the question means (not "now", "May the", "20")."""
     core = _PREPOSITIONS.sub("", text.strip().lower()).strip(" ,.")
     if not core or _NOT_A_DATE.match(core):
         return False
     words = core.split()
+    lead = text.lower()[: max(0, text.lower().find(core))]  # the words dateparser took before the date
     if _RELATIVE.search(core):
         return True
     has_year = any(re.fullmatch(r"(?:19|20)\d\d(?:-\d\d(?:-\d\d)?)?", w.strip(",.")) for w in words)
     has_month = any(_MONTH_WORD.match(w.strip(",.")) for w in words) or bool(re.search(r"[а-яіїє]", core))
     if has_year:
-        return True
+        # A year alone is a time after a preposition ("in 2024"), not a name ("the 2024 Super Bowl").
+        return len(words) > 1 or bool(_AFTER_PREPOSITION.search(head + lead))
     if has_month:
         # A month alone is a date after a preposition ("in March"), not as a verb ("May the talks…").
         if len(words) == 1 and words[0].strip(".").lower() == "may":
-            return bool(_PREPOSITIONS.match(text.strip().lower()))
+            return bool(_AFTER_PREPOSITION.search(head + lead))
         return not any(w in ("the", "a", "an", "we", "i", "they", "it") for w in words)
     return False
 
@@ -185,7 +193,7 @@ def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[in
             spans[-1][2] = question[spans[-1][0] : position]
         else:
             spans.append([start, position, text])
-    return [(a, b, t) for a, b, t in spans if _plausible(t)]
+    return [(a, b, t) for a, b, t in spans if _plausible(t, question[:a])]
 
 
 def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | None:
@@ -226,6 +234,7 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
     soft = False
     before = after = None
     before_event = after_event = None
+    event_span = None
     for start, end, text in _date_matches(question, today, language):
         resolved = _period(text, today, language)
         if resolved is None:
@@ -255,6 +264,7 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
                     before_event = event
                 else:
                     after_event = event
+                event_span = (match.start(), match.end() + len(event))
                 break
     return When(
         recency=recency and not (period and not soft),
@@ -265,6 +275,7 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
         after=after,
         before_event=before_event,
         after_event=after_event,
+        event_span=event_span,
         change_over_time=change,
         prediction=prediction,
         spans=tuple(sorted(spans)),
