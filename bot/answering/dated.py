@@ -29,6 +29,7 @@ POOL = 30  # candidates retrieved for a time question before reweighting
 RECENCY_MARGIN = 0.7  # an article answers "about as well" at this share of the best article's score
 CHANGE_MARGIN = 0.5  # a line of a change-over-time list: this share of the best article's score
 MAX_TIMELINE = 6
+TIMELINE_FIRST_WEIGHT = 0.4  # a line's sentence: this share of the answerer's min_first_weight
 EARLIER_STATE = True  # a recency answer also gives the earlier state (one line, with its date)
 
 
@@ -360,11 +361,18 @@ def _timeline(
     articles = _articles(answerer, terms, hits, retriever)
     if not any(_answers(answerer, a.support) for a in articles):
         return None
-    best = articles[0].quality
+    # A line per report that says something about it: covering at least CHANGE_MARGIN of what the
+    # best report covers, with a distinctive question word in its sentence (the question as a
+    # whole was already checked against the answerer's thresholds above).
+    best = max(a.support.coverage for a in articles)
+    floor = TIMELINE_FIRST_WEIGHT * answerer.config.min_first_weight
     chosen = [
         a
         for a in articles
-        if a.day is not None and a.quality >= CHANGE_MARGIN * best and _answers(answerer, a.support, True)
+        if a.day is not None
+        and a.support.coverage >= CHANGE_MARGIN * best
+        and a.support.first_weight >= floor
+        and a.support.coverage + a.support.best_dense >= 0.85 * answerer.config.min_support
     ][:MAX_TIMELINE]
     by_day: dict[dt.date, _Article] = {}
     for article in chosen:  # best first: one line per date
