@@ -266,7 +266,7 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
     hits = retriever.search(terms, top_k=max(POOL, k))
     metadata = getattr(retriever, "metadata_index", None)
     # A question naming outlets or several dates (MultiHop-RAG style) is left to retrieval's own
-    # boosts: each of its parts may need another article.
+    # boosts: each of its parts may need another article (no single newest one, no filter).
     multi = metadata is not None and (
         len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\d{4}", query)) > 1
     )
@@ -286,7 +286,7 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
             return Timed(terms, hits, when, answer, language=language)
         when = dataclasses.replace(when, recency=True)
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
-    if when.recency:
+    if when.recency and not multi:
         ranked = _newest(answerer, _articles(answerer, terms, hits, retriever), RECENCY_MARGIN)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
