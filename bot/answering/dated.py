@@ -21,8 +21,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
+from index.chunking import node_sentences
 from index.retrieval import Hit
 
 POOL = 30  # candidates retrieved for a time question before reweighting
@@ -263,7 +265,7 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         return Timed(query, [], when, _refusal(question, message), language=language)
 
     terms = when.strip(query) or query
-    hits = retriever.search(terms, top_k=max(POOL, k))
+    hits = retriever.search(terms if content_terms(terms) else query, top_k=max(POOL, k))
     metadata = getattr(retriever, "metadata_index", None)
     # A question naming outlets or several dates (MultiHop-RAG style) is left to retrieval's own
     # boosts: each of its parts may need another article (no single newest one, no filter).
@@ -280,6 +282,10 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         ]
         if period_hits:
             hits = period_hits
+    if period_hits and not content_terms(terms):  # "What happened in March 2025?": the period's reports
+        return Timed(
+            terms, period_hits, when, _period_leads(question, period_hits, language), language=language
+        )
     if when.change_over_time:
         answer = _timeline(answerer, question, terms, hits, retriever, language)
         if answer is not None:
@@ -359,7 +365,8 @@ def _timeline(
 ) -> Answer | None:
     """One cited line per report date, oldest first: ``- 2025-02-11: <sentence> [1].``"""
     articles = _articles(answerer, terms, hits, retriever)
-    if not any(_answers(answerer, a.support) for a in articles):
+    # Relaxed: a point followed over time is named by words common to every report on it.
+    if not any(_answers(answerer, a.support, True) for a in articles):
         return None
     # A line per report that says something about it: covering at least CHANGE_MARGIN of what the
     # best report covers, with a distinctive question word in its sentence (the question as a
@@ -387,3 +394,29 @@ def _timeline(
         citations.append(citation)
         lines.append(f"- {day.isoformat()}: {with_markers(citation.quote, [citation.n])}")
     return Answer(question=question, answer="\n".join(lines), refused=False, citations=citations)
+
+
+@dataclass
+class _Sentence:  # the shape of the answerer's sentence candidates, for ``_citation``
+    hit: Hit
+    start: int
+    end: int
+
+
+def _period_leads(question: str, hits: list[Hit], language: str) -> Answer:
+    """A question that names only a period: the opening sentence of each report of the period,
+    oldest first, one cited line per date."""
+    firsts: dict[str, _Sentence] = {}
+    for hit in hits:
+        sentences = node_sentences(hit.node)
+        doc = hit.node.metadata.get("doc")
+        if sentences and (doc not in firsts or sentences[0][0] < firsts[doc].start):
+            firsts[doc] = _Sentence(hit, *sentences[0])
+    ordered = sorted(firsts.values(), key=lambda s: (published(s.hit), s.start))[:MAX_TIMELINE]
+    citations = [_citation(n, s) for n, s in enumerate(ordered, start=1)]
+    lines = [f"- {c.published}: {with_markers(c.quote, [c.n])}" for c in citations]
+    if len(lines) == 1:
+        return Answer(
+            question, _text(language, "as_of", date=citations[0].published) + lines[0][14:], False, citations
+        )
+    return Answer(question, "\n".join(lines), False, citations)

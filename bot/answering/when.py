@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 Period = tuple[dt.date, dt.date]
 
 _RECENCY = re.compile(
-    r"\b(?:latest|newest|most\s+recent(?:ly)?|recent(?:ly)?|now|right\s+now|nowadays|currently|current|"
+    r"\b(?:(?:latest|newest)(?:\s+(?:news|updates?|developments?|information|reports?|situation))?|most\s+recent(?:ly)?|recent(?:ly)?|now|right\s+now|nowadays|currently|current|"
     r"still|so\s+far|these\s+days|today|at\s+present|presently|at\s+the\s+moment|as\s+of\s+now|"
     r"to\s+date|any\s*more|any\s+longer|as\s+it\s+stands|"
     r"сейчас|теперь|сегодня|в\s+настоящее\s+время|последн\w*|по\s+состоянию\s+на\s+сегодня|"
@@ -32,6 +32,13 @@ _CHANGE = re.compile(
     r"\bhow\s+(?:\w+\s+){0,6}changed\b|"
     r"\bкак\s+(?:\w+\s+){0,6}(?:менял|изменил)\w*|\bяк\s+(?:\w+\s+){0,6}(?:змін|змінювал)\w*",
     re.I | re.S,
+)
+_HAPPEN = re.compile(r"\b(?:happen(?:ed|ing|s)?|occur(?:red|ring|s)?|took\s+place)\b", re.I)
+_SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (12, 2)}
+_SEASON = re.compile(
+    r"\b(?:(?:in|during|the|this|last|early|late|mid)\s+)+(spring|summer|autumn|fall|winter)(?:\s+(?:of\s+)?((?:19|20)\d\d))?\b"
+    r"|\b(spring|summer|autumn|winter)\s+(?:of\s+)?((?:19|20)\d\d)\b",
+    re.I,
 )
 _CHANGE_WORDS = re.compile(
     r"\b(?:over\s+time|chang\w*|evolv\w*|develop\w*|shift\w*|timeline|chronolog\w*)\b", re.I
@@ -217,6 +224,19 @@ def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | No
     return (day, day), day.isoformat()
 
 
+def _season_period(match: re.Match, today: dt.date) -> tuple[Period, str]:
+    name = (match.group(1) or match.group(3)).lower()
+    year_text = match.group(2) or match.group(4)
+    first, last = _SEASONS[name]
+    if year_text:
+        year = int(year_text)
+    else:  # the latest such season that has begun
+        year = today.year if dt.date(today.year, first, 1) <= today else today.year - 1
+    end_year = year + 1 if last < first else year
+    end = dt.date(end_year, last, calendar.monthrange(end_year, last)[1])
+    return (dt.date(year, first, 1), end), f"{'autumn' if name == 'fall' else name} {year}"
+
+
 def read_when(question: str, today: str | dt.date | None = None, language: str = "en") -> When:
     """Read what ``question`` says about time, relative dates resolved against ``today``."""
     today = parse_today(today)
@@ -235,9 +255,14 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
     before = after = None
     before_event = after_event = None
     event_span = None
+    season = _SEASON.search(question)
+    if season:  # dateparser has no seasons: "in the summer of 2025", "autumn 2024", "this spring"
+        period, label = _season_period(season, today)
+        soft = bool(_SOFT.search(season.group(0)))
+        spans.append(season.span())
     for start, end, text in _date_matches(question, today, language):
         resolved = _period(text, today, language)
-        if resolved is None:
+        if resolved is None or (season and start < season.end() and season.start() < end):
             continue
         spans.append((start, end))
         head = question[max(0, start - 24) : start] + " "
@@ -266,6 +291,8 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
                     after_event = event
                 event_span = (match.start(), match.end() + len(event))
                 break
+    if period or before or after or before_event or after_event or recency or change:
+        spans += [m.span() for m in _HAPPEN.finditer(question)]  # "what happened in March": time, not content
     return When(
         recency=recency and not (period and not soft),
         period=period,

@@ -145,3 +145,9 @@ def test_the_lead_follows_the_question_language(answerer):
     assert ru.answer.startswith("По состоянию на 2025-07-03, ")
     uk = answerer.ask("Where are the prisoner exchange talks held now?", language="uk")
     assert uk.answer.startswith("Станом на 2025-07-03, ")
+
+
+def test_a_question_naming_only_a_period_gets_that_periods_report(answerer):
+    answer = answerer.ask("What happened in March 2025?")
+    assert not answer.refused and _cited(answer) == ["04_corridor_truce_suspended.txt"]
+    assert answer.answer.startswith("As of 2025-03-10, ") and "suspended" in answer.answer

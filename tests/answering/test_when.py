@@ -123,3 +123,17 @@ def test_time_words_are_left_out_of_the_terms():
     stripped = read_when(question, TODAY).strip(question)
     assert stripped.startswith("How many inspectors are at the plant")
     assert not {"now", "April", "2025"} & set(stripped.replace("?", " ").split())
+
+
+def test_seasons_which_dateparser_does_not_read():
+    assert read_when("Who chaired the talks in autumn 2024?", TODAY).period == (
+        D(2024, 9, 1),
+        D(2024, 11, 30),
+    )
+    assert read_when("What happened in the summer of 2025?", TODAY).period_label == "summer 2025"
+    assert read_when("Did the numbers fall in 2025?", TODAY).period_label == "2025"  # "fall" the verb
+
+
+def test_what_happened_is_time_not_content():
+    question = "What happened in March 2025?"
+    assert read_when(question, TODAY).strip(question) == "What ?"
