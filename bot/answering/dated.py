@@ -264,14 +264,15 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         message = _text(language, "after", first=first, last=last, date=when.after.isoformat())
         return Timed(query, [], when, _refusal(question, message), language=language)
 
-    terms = when.strip(query) or query
-    hits = retriever.search(terms if content_terms(terms) else query, top_k=max(POOL, k))
     metadata = getattr(retriever, "metadata_index", None)
     # A question naming outlets or several dates (MultiHop-RAG style) is left to retrieval's own
-    # boosts: each of its parts may need another article (no single newest one, no filter).
+    # boosts: each of its parts may need another article (no single newest one, no filter), and
+    # its words are kept whole (the outlet and date boosts read them).
     multi = metadata is not None and (
         len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\d{4}", query)) > 1
     )
+    terms = query if multi else (when.strip(query) or query)
+    hits = retriever.search(terms if content_terms(terms) else query, top_k=max(POOL, k))
     unbounded = hits
     hits = _bounded(answerer, when.strip(query, event=True) or terms, hits, retriever, when, multi)
     period_hits = []
