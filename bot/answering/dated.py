@@ -287,7 +287,7 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         return Timed(
             terms, period_hits, when, _period_leads(question, period_hits, language), language=language
         )
-    if when.change_over_time:
+    if when.change_over_time and not multi:
         answer = _timeline(answerer, question, terms, hits, retriever, language)
         if answer is not None:
             return Timed(terms, hits, when, answer, language=language)

@@ -46,9 +46,10 @@ _CHANGE_WORDS = re.compile(
 _PREDICTION = re.compile(
     r"^\s*(?:will|shall|is\s+\S+(?:\s+\S+){0,4}\s+going\s+to|are\s+\S+(?:\s+\S+){0,4}\s+going\s+to)\b|"
     r"\bwhat\s+will\s+happen\b|\bwhat\s+happens\s+next\b|\bwho\s+will\s+win\b|"
-    r"\bpredict\w*|\bforecast\w*|\bprognos\w*|\b(?:how\s+)?likely\s+(?:is|are|to)\b|\bchances?\s+(?:of|that)\b|"
-    r"\bodds\b|\bin\s+the\s+future\b|\bnext\s+year\b|"
-    r"\bбудет\s+ли\b|\bпрогноз\w*|\bчи\s+буде\b|\bпередбач\w*",
+    r"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:predict|forecast)\b|"
+    r"\b(?:what|how)\s+(?:is|are)\s+the\s+(?:chances|odds|prospects)\s+(?:of|that|for)\b|"
+    r"\bhow\s+likely\s+is\b.{0,80}\bto\b|"
+    r"^\s*будет\s+ли\b|\bпрогноз\w*|^\s*чи\s+буде\b|\bпередбач\w*",
     re.I,
 )
 _BEFORE = re.compile(r"\b(?:before|prior\s+to|until|earlier\s+than|до|перед)\s+", re.I)
