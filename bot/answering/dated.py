@@ -235,13 +235,22 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
     config = answerer.config
     k = max(config.chunks_considered, retriever.config.top_k)
     today = parse_today(today if today is not None else getattr(answerer, "today", None))
-    when = read_when(query, today, language)
-    if not (when.temporal or when.prediction):
-        return Timed(
-            query, retriever.search(query, top_k=k)[: config.chunks_considered], when, language=language
-        )
     span = corpus_range(retriever)
     first, last = span if span else (None, None)
+    # A date written without its year ("in March", "on 12 May") is the latest such date the
+    # articles can speak of: not after today, nor after the newest article.
+    when = read_when(query, today, language, yearless_base=min(today, last) if last else None)
+    metadata = getattr(retriever, "metadata_index", None)
+    # A question naming outlets or several dates (MultiHop-RAG style) is left to retrieval's own
+    # boosts, as before: each of its parts may need another article, and the years it names are
+    # usually background ("founded in 2015"), not the time it asks about.
+    multi = metadata is not None and (
+        len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\b\d{4}\b", query)) > 1
+    )
+    if multi or not (when.temporal or when.prediction):
+        return Timed(
+            query, retriever.search(query, top_k=k)[: config.chunks_considered], When(), language=language
+        )
     if when.prediction:
         upto = _text(language, "upto", last=last.isoformat()) if last else ""
         return Timed(
@@ -264,19 +273,12 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         message = _text(language, "after", first=first, last=last, date=when.after.isoformat())
         return Timed(query, [], when, _refusal(question, message), language=language)
 
-    metadata = getattr(retriever, "metadata_index", None)
-    # A question naming outlets or several dates (MultiHop-RAG style) is left to retrieval's own
-    # boosts: each of its parts may need another article (no single newest one, no filter), and
-    # its words are kept whole (the outlet and date boosts read them).
-    multi = metadata is not None and (
-        len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\d{4}", query)) > 1
-    )
-    terms = query if multi else (when.strip(query) or query)
+    terms = when.strip(query) or query
     hits = retriever.search(terms if content_terms(terms) else query, top_k=max(POOL, k))
     unbounded = hits
-    hits = _bounded(answerer, when.strip(query, event=True) or terms, hits, retriever, when, multi)
+    hits = _bounded(answerer, when.strip(query, event=True) or terms, hits, retriever, when)
     period_hits = []
-    if when.period and not multi:
+    if when.period:
         start, end = when.period
         period_hits = [
             h for h in hits if (d := published(h)) is not None and start <= d <= end + _grace(when.period)
@@ -287,13 +289,13 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         return Timed(
             terms, period_hits, when, _period_leads(question, period_hits, language), language=language
         )
-    if when.change_over_time and not multi:
+    if when.change_over_time:
         answer = _timeline(answerer, question, terms, hits, retriever, language)
         if answer is not None:
             return Timed(terms, hits, when, answer, language=language)
         when = dataclasses.replace(when, recency=True)
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
-    if when.recency and not multi:
+    if when.recency:
         ranked = _newest(answerer, _articles(answerer, terms, hits, retriever), RECENCY_MARGIN)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
@@ -335,12 +337,12 @@ def _event_day(retriever, event: str) -> dt.date | None:
     return min(days) if days else None
 
 
-def _bounded(answerer, terms: str, hits: list[Hit], retriever, when: When, multi: bool) -> list[Hit]:
+def _bounded(answerer, terms: str, hits: list[Hit], retriever, when: When) -> list[Hit]:
     """Only the hits published before/after the question's bound, if those still answer."""
     before, afters = when.before, [when.after]
-    if not multi and when.before_event and before is None:
+    if when.before_event and before is None:
         before = _event_day(retriever, when.before_event)
-    if not multi and when.after_event and when.after is None:
+    if when.after_event and when.after is None:
         day = _event_day(retriever, when.after_event)
         # What followed is told by later reports, else by the event's own report.
         afters = [day, day - dt.timedelta(days=1)] if day else [None]

@@ -238,8 +238,14 @@ def _season_period(match: re.Match, today: dt.date) -> tuple[Period, str]:
     return (dt.date(year, first, 1), end), f"{'autumn' if name == 'fall' else name} {year}"
 
 
-def read_when(question: str, today: str | dt.date | None = None, language: str = "en") -> When:
-    """Read what ``question`` says about time, relative dates resolved against ``today``."""
+def read_when(
+    question: str,
+    today: str | dt.date | None = None,
+    language: str = "en",
+    yearless_base: dt.date | None = None,
+) -> When:
+    """Read what ``question`` says about time, relative dates resolved against ``today`` and dates
+    written without a year ("in March") against ``yearless_base`` (default: ``today``)."""
     today = parse_today(today)
     spans: list[tuple[int, int]] = []
     recency = False
@@ -258,11 +264,14 @@ def read_when(question: str, today: str | dt.date | None = None, language: str =
     event_span = None
     season = _SEASON.search(question)
     if season:  # dateparser has no seasons: "in the summer of 2025", "autumn 2024", "this spring"
-        period, label = _season_period(season, today)
+        period, label = _season_period(
+            season, today if _SOFT.search(season.group(0)) else yearless_base or today
+        )
         soft = bool(_SOFT.search(season.group(0)))
         spans.append(season.span())
     for start, end, text in _date_matches(question, today, language):
-        resolved = _period(text, today, language)
+        yearless = not re.search(r"\b(?:19|20)\d\d\b", text) and not _RELATIVE.search(text)
+        resolved = _period(text, (yearless_base or today) if yearless else today, language)
         if resolved is None or (season and start < season.end() and season.start() < end):
             continue
         spans.append((start, end))

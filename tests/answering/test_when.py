@@ -137,3 +137,18 @@ def test_seasons_which_dateparser_does_not_read():
 def test_what_happened_is_time_not_content():
     question = "What happened in March 2025?"
     assert read_when(question, TODAY).strip(question) == "What ?"
+
+
+def test_a_date_without_its_year_is_the_latest_one_the_articles_can_speak_of():
+    newest_article = D(2025, 10, 30)
+    assert read_when("What was agreed in March?", "2026-12-05", yearless_base=newest_article).period == (
+        D(2025, 3, 1),
+        D(2025, 3, 31),
+    )
+    assert read_when("What happened on 12 May?", "2026-12-05", yearless_base=newest_article).period[0] == D(
+        2025, 5, 12
+    )
+    # relative dates stay relative to today
+    assert read_when("What happened last month?", "2026-12-05", yearless_base=newest_article).period[0] == D(
+        2026, 11, 1
+    )
