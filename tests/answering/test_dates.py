@@ -151,3 +151,12 @@ def test_a_question_naming_only_a_period_gets_that_periods_report(answerer):
     answer = answerer.ask("What happened in March 2025?")
     assert not answer.refused and _cited(answer) == ["04_corridor_truce_suspended.txt"]
     assert answer.answer.startswith("As of 2025-03-10, ") and "suspended" in answer.answer
+
+
+def test_today_setting_is_a_date_or_unset():
+    import pydantic
+
+    assert Settings(_env_file=None, today="2025-06-12").today == "2025-06-12"
+    assert Settings(_env_file=None).today is None
+    with pytest.raises(pydantic.ValidationError, match="YYYY-MM-DD"):
+        Settings(_env_file=None, today="12/06/2025")
