@@ -203,9 +203,11 @@ def _answers(answerer, support, relaxed: bool = False) -> bool:
     )
 
 
-def _newest(answerer, articles: list[_Article], margin: float) -> list[_Article]:
+def _newest(answerer, articles: list[_Article], margin: float, today: dt.date) -> list[_Article]:
     """The articles that answer about as well as the best one (``margin`` of its coverage), newest
-    first; undated ones last. Empty when no article answers."""
+    first; undated ones last; none published after ``today`` (TODAY set in the past) unless only
+    those answer. Empty when no article answers."""
+    articles = [a for a in articles if a.day is None or a.day <= today] or articles
     answering = [a for a in articles if _answers(answerer, a.support)]
     if not answering:
         return []
@@ -296,7 +298,7 @@ def arrange(answerer, question: str, query: str, retriever, *, today=None, langu
         when = dataclasses.replace(when, recency=True)
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
     if when.recency:
-        ranked = _newest(answerer, _articles(answerer, terms, hits, retriever), RECENCY_MARGIN)
+        ranked = _newest(answerer, _articles(answerer, terms, hits, retriever), RECENCY_MARGIN, today)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
             older = [

@@ -206,7 +206,10 @@ def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[in
 
 def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | None:
     core = _PREPOSITIONS.sub("", text.strip()).strip(" ,.?")
-    data = _parser(tuple(_languages(language, core)), today).get_date_data(core)
+    try:
+        data = _parser(tuple(_languages(language, core)), today).get_date_data(core)
+    except Exception:  # dateparser raises on odd input: then it is no date
+        return None
     if data is None or data.date_obj is None:
         return None
     day = data.date_obj.date()

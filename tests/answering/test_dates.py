@@ -160,3 +160,10 @@ def test_today_setting_is_a_date_or_unset():
     assert Settings(_env_file=None).today is None
     with pytest.raises(pydantic.ValidationError, match="YYYY-MM-DD"):
         Settings(_env_file=None, today="12/06/2025")
+
+
+def test_now_is_today_not_the_newest_article_when_today_is_set_in_the_past(make_answerer):
+    answer = make_answerer("2025-02-01").ask("Where are the prisoner exchange talks held now?")
+    assert not answer.refused
+    assert answer.citations[0].published <= "2025-02-01"
+    assert answer.answer.startswith(f"As of {answer.citations[0].published}, ")
