@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # --- answers
     max_question_chars: int = Field(DEFAULT_MAX_QUESTION_CHARS, ge=10, le=4000)
     answer_max_sentences: int = Field(3, ge=1, le=8)
+    # The day relative dates in questions ("last week", "two months ago") are read against, as
+    # YYYY-MM-DD; unset: the real date. Fix it for tests and evaluation runs.
+    today: str | None = None
 
     # --- generated answers (optional; see docs/GENERATION.md). Default: extractive, no model.
     answer_backend: Literal["extractive", "openai", "llamacpp"] = "extractive"
@@ -145,6 +148,18 @@ class Settings(BaseSettings):
                     f"DATABASE_URL must be a postgresql://user:password@host:port/dbname URL, not {scheme}://…"
                 )
         return value
+
+    @field_validator("today")
+    @classmethod
+    def _iso_day(cls, value):
+        if value is None or not value.strip():
+            return None
+        import datetime
+
+        try:
+            return datetime.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValueError("TODAY must be a date written YYYY-MM-DD, e.g. 2025-06-12") from None
 
     @field_validator("fetch_user_agent")
     @classmethod

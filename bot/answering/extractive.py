@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from bot.answering.asks import asked_detail, has_detail, not_a_question
+from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
 from bot.answering.question import clean_question, contextualize
@@ -36,6 +37,19 @@ class AnswerConfig:
 
 
 @dataclass
+class Support:
+    """How one group of hits (an article, for date-aware answers) answers a question."""
+
+    candidates: list[Candidate]
+    chosen: list[Candidate]  # what the answer would quote (empty: it would refuse)
+    relaxed: list[Candidate]  # ... at the model threshold (once a date has narrowed the articles)
+
+    @property
+    def best(self) -> float:
+        return max((c.probability for c in self.candidates if c.has_detail), default=0.0)
+
+
+@dataclass
 class Context:
     """One question on its way to an answer: everything retrieval found, on one index version."""
 
@@ -46,6 +60,7 @@ class Context:
     hits: list[Hit]
     candidates: list[Candidate] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    timed: Timed | None = None  # what the question's time decided (bot/answering/dated.py)
 
     @property
     def best(self) -> float:
@@ -80,47 +95,77 @@ class ExtractiveAnswerer:
         answer.index_version = context.retriever.version.name
         return answer
 
+    today: str | None = None  # TODAY: relative dates ("last week") are read against it (None: the real date)
+
     def retrieve(self, question: str, history: list[str] | None = None) -> Context:
-        """Check the question, retrieve its chunks and score their sentences. Raises QuestionError."""
+        """Check the question, retrieve its chunks (by what it says about time too) and score their
+        sentences. Raises QuestionError."""
         question = clean_question(question, self.max_question_chars)
         language = detect_language(question)
         retriever = self.library.retriever  # one version for the whole answer
         query = contextualize(question, history or [])
-        parts = question_parts(query)
         t1 = time.perf_counter()
-        vectors = [self.library.embed_sentence_query(text) for text in [query, *parts]]
+        vectors = self._vectors(query)
         t2 = time.perf_counter()
-        top_k = max(self.config.chunks_considered, retriever.config.top_k)
-        if language == "en":
-            hits = retriever.search(query, top_k=top_k)
-        else:
+
+        def search(text: str, top_k: int):
+            if language == "en":
+                return retriever.search(text, top_k=top_k)
             # No English keyword matches a Russian or Ukrainian question: the multilingual
             # sentence vectors alone find its chunks.
-            hits = retriever.semantic_search(vectors[0], top_k=top_k)
-        hits = hits[: self.config.chunks_considered]
+            return retriever.semantic_search(self._vectors(text)[0], top_k=top_k)
+
+        # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
+        timed = arrange(self, question, query, retriever, today=self.today, language=language, search=search)
         t3 = time.perf_counter()
-        context = Context(question, language, query, retriever, hits)
-        context.candidates = candidates_of(
-            query, language, hits, retriever, vectors[0], vectors[1:], self.calibration
-        )
-        detail = asked_detail(question)
-        for cand in context.candidates:
-            cand.has_detail = has_detail(cand.text, detail, question)
+        context = Context(question, language, timed.query, retriever, timed.hits, timed=timed)
+        if timed.answer is None:
+            if timed.query != query:
+                vectors = self._vectors(timed.query)
+            context.candidates = self._candidates(
+                question, timed.query, language, timed.hits, retriever, vectors
+            )
         context.timings_ms = {
             "embed_multilingual": round((t2 - t1) * 1000, 1),
             "retrieve": round((t3 - t2) * 1000, 1),
         }
         return context
 
+    def _vectors(self, query: str) -> list:
+        """The multilingual vectors of the query and of its parts (when it asks several things);
+        the last few are kept (a date-aware answer weighs each article with the same query)."""
+        cache = self.__dict__.setdefault("_vector_cache", {})
+        if query not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[query] = [self.library.embed_sentence_query(t) for t in [query, *question_parts(query)]]
+        return cache[query]
+
+    def _candidates(self, question, query, language, hits, retriever, vectors) -> list[Candidate]:
+        candidates = candidates_of(
+            query, language, hits, retriever, vectors[0], vectors[1:], self.calibration
+        )
+        detail = asked_detail(question)
+        for cand in candidates:
+            cand.has_detail = has_detail(cand.text, detail, question)
+        return candidates
+
+    def support(self, question: str, query: str, hits: list[Hit], retriever, language: str = "en") -> Support:
+        """How well ``hits`` alone answer (date-aware answers weigh articles one by one)."""
+        cands = self._candidates(question, query, language, hits, retriever, self._vectors(query))
+        cal = self.calibration
+        return Support(cands, self._pick(cands, cal.answer_threshold), self._pick(cands, cal.llm_threshold))
+
     def choose(self, context: Context) -> list[Candidate]:
         """The answer's sentences (empty: refuse), in order of probability."""
-        cal = self.calibration
         if not_a_question(context.question):
             return []
-        ranked = sorted(
-            (c for c in context.candidates if c.has_detail), key=lambda c: (-c.probability, c.rank)
-        )
-        if not ranked or ranked[0].probability < cal.answer_threshold:
+        return self._pick(context.candidates, self.calibration.answer_threshold)
+
+    def _pick(self, candidates: list[Candidate], threshold: float) -> list[Candidate]:
+        cal = self.calibration
+        ranked = sorted((c for c in candidates if c.has_detail), key=lambda c: (-c.probability, c.rank))
+        if not ranked or ranked[0].probability < threshold:
             return []
         chosen = [ranked[0]]
         for cand in ranked[1:]:
@@ -134,10 +179,14 @@ class ExtractiveAnswerer:
         return chosen
 
     def compose(self, context: Context) -> Answer:
+        timed = context.timed
+        if timed is not None and timed.answer is not None:  # a time refusal, a change list, "latest"
+            return timed.answer
         chosen = self.choose(context)
         if not chosen:
             return Answer(question=context.question, answer=refusal(context.language), refused=True)
-        return answer_from(context, chosen)
+        answer = answer_from(context, chosen)
+        return timed.finish(answer) if timed is not None else answer
 
 
 def answer_from(context: Context, chosen: list[Candidate]) -> Answer:

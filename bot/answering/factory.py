@@ -56,13 +56,17 @@ def build_answerer(settings, embed_model=None) -> ExtractiveAnswerer:
     config = answer_config(settings)
     backend = getattr(settings, "answer_backend", "extractive")
     if backend == "extractive":
-        return ExtractiveAnswerer(library, config, settings.max_question_chars)
+        answerer = ExtractiveAnswerer(library, config, settings.max_question_chars)
+        answerer.today = getattr(settings, "today", None)
+        return answerer
     from bot.answering.generative import GenerativeAnswerer
 
-    return GenerativeAnswerer(
+    answerer = GenerativeAnswerer(
         library,
         build_backend(settings),
         config,
         settings.max_question_chars,
         timeout_s=settings.llm_timeout_s,
     )
+    answerer.today = getattr(settings, "today", None)
+    return answerer

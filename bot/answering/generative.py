@@ -110,7 +110,12 @@ class GenerativeAnswerer(ExtractiveAnswerer):
         fallback = self.compose(context)
         fallback.index_version = context.retriever.version.name
         sources = []
-        if context.best >= self.calibration.llm_threshold and not not_a_question(context.question):
+        time_refusal = context.timed is not None and context.timed.answer is not None and fallback.refused
+        if (
+            context.best >= self.calibration.llm_threshold
+            and not not_a_question(context.question)
+            and not time_refusal
+        ):
             pinned = [] if fallback.refused else fallback.citations
             sources = select_sources(
                 context.query,

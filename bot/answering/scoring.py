@@ -12,6 +12,8 @@ Signals (``FEATURES``), all measured per candidate sentence of the retrieved chu
   distinctive words ≈ 1), an absolute measure where ``lex`` is a share;
 - ``unseen``: the share of the question's keyword weight that no candidate sentence holds (the
   same for every candidate: "the population of Kyiv" over articles that never mention population);
+- ``corpus``: log10 of the index's chunk count (over many articles something always looks related,
+  so a large corpus asks for stronger evidence than a single article);
 - ``chunk``: its chunk's fused retrieval score relative to the best chunk, and ``first``, whether
   it is in the best chunk.
 A logistic model over them (weights in calibration.json, fitted by ``bot.tools.calibrate`` on dev
@@ -45,6 +47,7 @@ FEATURES = (
     "chunk",
     "first",
     "english",
+    "corpus",
 )
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
@@ -134,6 +137,7 @@ def candidates_of(
     total = sum(idf.values()) or 1.0
     top_score = max((h.score for h in hits), default=0.0)
     version = retriever.version
+    corpus = math.log10(max(10, version.n_chunks))
     q = np.asarray(query_vector, dtype="float32")
     parts = [np.asarray(p, dtype="float32") for p in part_vectors]
     out: list[Candidate] = []
@@ -167,6 +171,7 @@ def candidates_of(
                 "chunk": hit.score / top_score if top_score > 0 else 0.0,
                 "first": 1.0 if rank == 0 else 0.0,
                 "english": 1.0 if english else 0.0,
+                "corpus": corpus,
             }
             out.append(cand)
     if out:

@@ -2,7 +2,7 @@
 
 Layout: the first embed's title is the question, its description the answer with its ``[n]``
 markers; then one field per source: ``[n] title`` and the quoted span (trimmed with an ellipsis
-if long) with source and date. The footer says which backend produced the answer. An answer too
+if long) with the report's date and source (the date first, so trimming never hides it). The footer says which backend produced the answer. An answer too
 long for one embed continues in further embeds, and past the 6,000 characters one message may
 carry, in further messages; it is split between sentences (after a citation marker), never
 inside one, and a single over-long sentence is split at a space, keeping its marker at its end.
@@ -237,8 +237,11 @@ def source_field(citation) -> tuple[str, str]:
         clean_text(f"[{citation.n}] {citation.title or citation.doc or 'Untitled'}", single_line=True),
         FIELD_NAME_MAX,
     )
-    details = " · ".join(part for part in (citation.source, citation.published) if part)
-    detail_line = fit_escaped(clean_text(details, single_line=True), 200) if details else ""
+    # The report's date first: a long outlet name is what gets trimmed, never the date.
+    day = clean_text(citation.published or "", single_line=True)[:40]
+    source = clean_text(citation.source or "", single_line=True)
+    details = " · ".join(part for part in (day, source) if part)
+    detail_line = fit_escaped(details, 200) if details else ""
     if not detail_line and citation.doc:
         detail_line = fit_escaped(clean_text(citation.doc, single_line=True), 200)
     quote_budget = min(QUOTE_MAX, FIELD_VALUE_MAX - dlen(detail_line) - 8)

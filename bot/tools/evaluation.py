@@ -26,6 +26,7 @@ rerun loads it instead of embedding again; ``--data DIR`` puts it in DIR instead
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.measure import percentile
+from bot.tools.eval_categories import CategoryRecord, aggregate_categories, format_categories, gold_cited
 
 UNANSWERABLE_ANSWERS = {"insufficient information.", "insufficient information"}
 _WHITESPACE = re.compile(r"\s+")
@@ -52,6 +54,7 @@ class EvalQuestion:
     answer: str | None
     qtype: str
     evidence: tuple[tuple[str, str], ...]  # (doc, quote)
+    category: str = ""  # the timeline sets' ``category`` (else the question type): per-category figures
 
     @property
     def answerable(self) -> bool:
@@ -84,7 +87,10 @@ def parse_question(obj: dict, line_no: int = 0) -> EvalQuestion:
             evidence.append((doc, quote))
     answer = obj.get("answer")
     qtype = obj.get("question_type") or ("answerable" if answer is not None else "unanswerable")
-    return EvalQuestion(str(obj.get("id") or f"q{line_no}"), question, answer, qtype, tuple(evidence))
+    category = str(obj.get("category") or obj.get("question_type") or qtype)
+    return EvalQuestion(
+        str(obj.get("id") or f"q{line_no}"), question, answer, qtype, tuple(evidence), category
+    )
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
@@ -437,6 +443,7 @@ def evaluate(
     """Run every question through ``system``; returns the report (and per-question rows under ``_rows``)."""
     per_question: list[tuple[str, dict]] = []
     records: list[AnswerRecord] = []
+    categories: list[CategoryRecord] = []
     rows = []
     retrieve_ms: list[float] = []
     answer_ms: list[float] = []
@@ -456,6 +463,9 @@ def evaluate(
             answer_ms.append((time.perf_counter() - t1) * 1000)
             record = answer_record(q, answer, read_text)
             records.append(record)
+            by_quote = [gold_spans(dataclasses.replace(q, evidence=(e,)), read_text) for e in q.evidence]
+            cited = gold_cited(q.category, answer.citations, by_quote)
+            categories.append(CategoryRecord(q.category, q.answerable, record.refused, cited))
             row |= {
                 "refused": record.refused,
                 "cited": sorted(set(record.cited_docs)),
@@ -466,6 +476,7 @@ def evaluate(
         "n_questions": len(questions),
         "retrieval": aggregate_retrieval(per_question),
         "answers": aggregate_answers(records) if can_answer else None,
+        "answers_by_category": aggregate_categories(categories) if can_answer else None,
         "timings_ms": {
             "retrieve_p50": _ms(percentile(retrieve_ms, 50)),
             "retrieve_p95": _ms(percentile(retrieve_ms, 95)),
@@ -514,6 +525,7 @@ def format_table(report: dict) -> str:
         lines.append(
             f"  {'(answerable / unanswerable questions)':<52}{answers['n_answerable']} / {answers['n_unanswerable']}"
         )
+        lines += [""] + format_categories(report.get("answers_by_category") or {})
     else:
         lines.append("answers: not computed (a baseline is a retriever only)")
     t = report["timings_ms"]

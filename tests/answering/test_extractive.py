@@ -55,7 +55,10 @@ def test_unanswerable_dev_question_is_refused_without_citations(seed_answerer, q
     answer = seed_answerer.ask(question["question"])
     assert answer.refused
     assert answer.citations == []
-    assert answer.answer == REFUSAL
+    # A period the articles don't cover is refused naming their range (issue 13), e.g. "in 2024".
+    assert answer.answer == REFUSAL or answer.answer.startswith(
+        "The articles run from 2025-03-18 to 2025-03-18; none"
+    )
 
 
 def test_answer_sentences_each_carry_a_marker_and_no_duplicates(seed_answerer):

@@ -1,0 +1,169 @@
+"""Issue 13: date-aware answers over a small fictional dated corpus (tests/data/timeline2: a
+prisoner-exchange track whose venue, mediator, totals and corridor truce change over time, plus
+one undated explainer with a stale, newest-sounding claim)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.answering.factory import build_answerer
+from bot.settings import Settings
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "timeline2"
+CORPUS = DATA / "corpus"
+QUESTIONS = {q["id"]: q for q in map(json.loads, (DATA / "questions.jsonl").read_text("utf-8").splitlines())}
+
+
+@pytest.fixture(scope="module")
+def make_answerer(tmp_path_factory, embed_model):
+    data = tmp_path_factory.mktemp("timeline2-data")
+
+    def make(today=None):
+        answerer = build_answerer(
+            Settings(_env_file=None, corpus_dir=CORPUS, data_dir=data, today=today), embed_model
+        )
+        answerer.library.warm()
+        return answerer
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def answerer(make_answerer):
+    return make_answerer("2025-07-20")
+
+
+def _cited(answer):
+    return [c.doc for c in answer.citations]
+
+
+def _well_formed(answer):
+    for c in answer.citations:
+        assert (CORPUS / c.doc).read_text("utf-8")[c.start : c.end] == c.quote
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)} == {c.n for c in answer.citations}
+
+
+def _gold_cited(answer, question, every=False):
+    hits = []
+    for e in question["evidence"]:
+        start = (CORPUS / e["doc"]).read_text("utf-8").index(e["quote"])
+        end = start + len(e["quote"])
+        hits.append(any(c.doc == e["doc"] and c.start < end and start < c.end for c in answer.citations))
+    return all(hits) if every else any(hits)
+
+
+@pytest.mark.parametrize("qid", ["tl2-01", "tl2-02", "tl2-03"])
+def test_latest_questions_are_answered_from_the_newest_article_that_answers(answerer, qid):
+    answer = answerer.ask(QUESTIONS[qid]["question"])
+    assert not answer.refused, answer.answer
+    _well_formed(answer)
+    assert _cited(answer)[0] == "06_vienna_new_mediator.txt"
+    assert _gold_cited(answer, QUESTIONS[qid])
+    assert answer.answer.startswith("As of 2025-07-03, ")
+
+
+def test_latest_answer_adds_the_earlier_state_with_its_date(answerer):
+    answer = answerer.ask("Where are the prisoner exchange talks held now?")
+    assert "Vienna" in answer.citations[0].quote
+    older = [c for c in answer.citations if c.doc != "06_vienna_new_mediator.txt"]
+    assert older and all(c.published < "2025-07-03" for c in older)
+    assert f"Earlier, as of {older[0].published}: " in answer.answer
+
+
+def test_undated_article_is_never_the_newest(answerer):
+    answer = answerer.ask("Where are the prisoner exchange talks held now?")
+    assert "07_explainer_undated.txt" not in _cited(answer)
+    assert "Ankara" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("qid", "doc"),
+    [
+        ("tl2-04", "03_talks_move_istanbul.txt"),
+        ("tl2-05", "04_corridor_truce_suspended.txt"),
+        ("tl2-06", "02_first_swap_120.txt"),
+    ],
+)
+def test_period_questions_are_answered_from_that_period(answerer, qid, doc):
+    answer = answerer.ask(QUESTIONS[qid]["question"])
+    assert not answer.refused, answer.answer
+    assert set(_cited(answer)) == {doc}
+    assert _gold_cited(answer, QUESTIONS[qid])
+    assert answer.answer.startswith(f"As of {answer.citations[0].published}, ")
+
+
+def test_before_a_date_and_after_an_event(answerer):
+    before = answerer.ask("Who was the chief mediator of the exchange talks before July 2025?")
+    assert not before.refused and "06_vienna_new_mediator.txt" not in _cited(before)
+    assert "Lena Brandt" in " ".join(c.quote for c in before.citations)
+    after = answerer.ask(QUESTIONS["tl2-07"]["question"])
+    assert _cited(after)[0] == "05_truce_restored_swaps_resume.txt" and _gold_cited(
+        after, QUESTIONS["tl2-07"]
+    )
+
+
+@pytest.mark.parametrize("qid", ["tl2-08", "tl2-09"])
+def test_change_over_time_lists_one_cited_line_per_date_in_order(answerer, qid):
+    answer = answerer.ask(QUESTIONS[qid]["question"])
+    assert not answer.refused
+    _well_formed(answer)
+    lines = [line for line in answer.answer.splitlines() if line.startswith("- ")]
+    dates = [re.match(r"- (\d{4}-\d{2}-\d{2}): ", line).group(1) for line in lines]
+    assert len(lines) == len(answer.citations) >= 3
+    assert dates == sorted(dates) and len(set(dates)) == len(dates)
+    assert dates == [c.published for c in answer.citations]
+    assert all(line.count("[") == 1 and f"[{c.n}]" in line for line, c in zip(lines, answer.citations))
+    assert _gold_cited(answer, QUESTIONS[qid], every=True)
+
+
+def test_a_period_the_corpus_does_not_cover_is_refused_with_its_range(answerer):
+    for qid, what in (("tl2-10", "December 2025"), ("tl2-12", "2023")):
+        answer = answerer.ask(QUESTIONS[qid]["question"])
+        assert answer.refused and answer.citations == []
+        assert answer.answer == f"The articles run from 2024-09-05 to 2025-07-03; none covers {what}."
+
+
+def test_a_prediction_is_refused(answerer):
+    answer = answerer.ask(QUESTIONS["tl2-11"]["question"])
+    assert answer.refused and answer.citations == [] and "predict" in answer.answer
+
+
+def test_relative_dates_follow_the_today_setting(make_answerer):
+    question = "What happened to the corridor truce last month?"
+    in_may = make_answerer("2025-05-20").ask(question)
+    assert _cited(in_may) and set(_cited(in_may)) == {"05_truce_restored_swaps_resume.txt"}
+    in_august = make_answerer("2025-08-15").ask(question)
+    assert set(_cited(in_august)) == {"06_vienna_new_mediator.txt"}
+    in_2027 = make_answerer("2027-01-10").ask(question)
+    assert in_2027.refused and "none covers December 2026" in in_2027.answer
+
+
+def test_the_lead_follows_the_question_language(answerer):
+    ru = answerer.ask("Where are the prisoner exchange talks held now?", language="ru")
+    assert ru.answer.startswith("По состоянию на 2025-07-03, ")
+    uk = answerer.ask("Where are the prisoner exchange talks held now?", language="uk")
+    assert uk.answer.startswith("Станом на 2025-07-03, ")
+
+
+def test_a_question_naming_only_a_period_gets_that_periods_report(answerer):
+    answer = answerer.ask("What happened in March 2025?")
+    assert not answer.refused and _cited(answer) == ["04_corridor_truce_suspended.txt"]
+    assert answer.answer.startswith("As of 2025-03-10, ") and "suspended" in answer.answer
+
+
+def test_today_setting_is_a_date_or_unset():
+    import pydantic
+
+    assert Settings(_env_file=None, today="2025-06-12").today == "2025-06-12"
+    assert Settings(_env_file=None).today is None
+    with pytest.raises(pydantic.ValidationError, match="YYYY-MM-DD"):
+        Settings(_env_file=None, today="12/06/2025")
+
+
+def test_now_is_today_not_the_newest_article_when_today_is_set_in_the_past(make_answerer):
+    answer = make_answerer("2025-02-01").ask("Where are the prisoner exchange talks held now?")
+    assert not answer.refused
+    assert answer.citations[0].published <= "2025-02-01"
+    assert answer.answer.startswith(f"As of {answer.citations[0].published}, ")

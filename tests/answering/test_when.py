@@ -1,0 +1,154 @@
+"""Issue 13: reading time in a question (bot/answering/when.py), against a fixed TODAY."""
+
+import datetime as dt
+
+import pytest
+
+from bot.answering.when import parse_today, read_when
+
+TODAY = "2025-11-20"
+D = dt.date
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which city hosts the talks these days?",
+        "How many inspectors are at the plant now?",
+        "Who is the chief mediator currently?",
+        "What is the latest on the corridor truce?",
+        "Is the truce still in force?",
+        "How many prisoners have been exchanged so far?",
+    ],
+)
+def test_recency_words(question):
+    when = read_when(question, TODAY)
+    assert when.recency and when.temporal and when.period is None and not when.prediction
+
+
+@pytest.mark.parametrize(
+    ("question", "period", "label"),
+    [
+        (
+            "In April 2025, which measures did the teams settle on?",
+            (D(2025, 4, 1), D(2025, 4, 30)),
+            "April 2025",
+        ),
+        ("What was agreed in March?", (D(2025, 3, 1), D(2025, 3, 31)), "March 2025"),
+        ("What happened on 12 May?", (D(2025, 5, 12), D(2025, 5, 12)), "2025-05-12"),
+        (
+            "What happened at the session on 25 November 2025?",
+            (D(2025, 11, 25), D(2025, 11, 25)),
+            "2025-11-25",
+        ),
+        ("What was agreed in 2023?", (D(2023, 1, 1), D(2023, 12, 31)), "2023"),
+    ],
+)
+def test_absolute_periods(question, period, label):
+    when = read_when(question, TODAY)
+    assert (when.period, when.period_label) == (period, label)
+    assert not when.recency
+
+
+def test_relative_periods_are_resolved_against_a_fixed_today():
+    assert read_when("What happened last month?", "2025-05-20").period == (D(2025, 4, 1), D(2025, 4, 30))
+    assert read_when("What happened last month?", "2025-08-15").period == (D(2025, 7, 1), D(2025, 7, 31))
+    assert read_when("What happened two months ago?", TODAY).period == (D(2025, 9, 1), D(2025, 9, 30))
+    assert read_when("What did they say last week?", TODAY).period == (D(2025, 11, 10), D(2025, 11, 16))
+    this_year = read_when("How has the count changed this year?", TODAY)
+    assert this_year.period == (D(2025, 1, 1), D(2025, 12, 31)) and this_year.soft_period
+
+
+def test_today_setting_parses_and_defaults_to_the_real_date():
+    assert parse_today("2025-06-12") == D(2025, 6, 12)
+    assert parse_today(None) == dt.date.today()
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "May the talks resume?",  # "may" the verb
+        "How many prisoners were exchanged in the 20 swaps?",  # a number
+        "Who won the 2024 Super Bowl?",  # a year naming something
+        "What will the call test?",  # a plan the articles report, not a forecast
+        "Where will the talks begin?",
+    ],
+)
+def test_false_positives_are_not_time(question):
+    when = read_when(question, TODAY)
+    assert when.period is None and not when.prediction and not when.before and not when.after
+
+
+def test_before_and_after_a_date_or_an_event():
+    assert read_when("Who led the talks before June 2025?", TODAY).before == D(2025, 6, 1)
+    assert read_when("What happened after March 2025?", TODAY).after == D(2025, 3, 31)
+    assert read_when("What changed since March 2025?", TODAY).after == D(2025, 2, 28)
+    assert (
+        read_when("What happened to the truce after the drone strike?", TODAY).after_event
+        == "the drone strike"
+    )
+    assert (
+        read_when("Who mediated before the talks moved to Vienna?", TODAY).before_event
+        == "the talks moved to Vienna"
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Will the reactors be restarted in 2026?",
+        "What will happen to the truce?",
+        "Can you predict the next swap?",
+        "Is the truce going to hold?",
+    ],
+)
+def test_predictions(question):
+    assert read_when(question, TODAY).prediction
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How has the number of inspectors changed this year?",
+        "What happened to the safety zone over time?",
+        "How did the venue of the talks change?",
+    ],
+)
+def test_change_over_time(question):
+    assert read_when(question, TODAY).change_over_time
+
+
+def test_time_words_are_left_out_of_the_terms():
+    question = "How many inspectors are at the plant now in April 2025?"
+    stripped = read_when(question, TODAY).strip(question)
+    assert stripped.startswith("How many inspectors are at the plant")
+    assert not {"now", "April", "2025"} & set(stripped.replace("?", " ").split())
+
+
+def test_seasons_which_dateparser_does_not_read():
+    assert read_when("Who chaired the talks in autumn 2024?", TODAY).period == (
+        D(2024, 9, 1),
+        D(2024, 11, 30),
+    )
+    assert read_when("What happened in the summer of 2025?", TODAY).period_label == "summer 2025"
+    assert read_when("Did the numbers fall in 2025?", TODAY).period_label == "2025"  # "fall" the verb
+
+
+def test_what_happened_is_time_not_content():
+    question = "What happened in March 2025?"
+    assert read_when(question, TODAY).strip(question) == "What ?"
+
+
+def test_a_date_without_its_year_is_the_latest_one_the_articles_can_speak_of():
+    newest_article = D(2025, 10, 30)
+    assert read_when("What was agreed in March?", "2026-12-05", yearless_base=newest_article).period == (
+        D(2025, 3, 1),
+        D(2025, 3, 31),
+    )
+    assert read_when("What happened on 12 May?", "2026-12-05", yearless_base=newest_article).period[0] == D(
+        2025, 5, 12
+    )
+    # relative dates stay relative to today
+    assert read_when("What happened last month?", "2026-12-05", yearless_base=newest_article).period[0] == D(
+        2026, 11, 1
+    )
