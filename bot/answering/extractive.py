@@ -44,9 +44,7 @@ class Support:
     chosen: list[Candidate]  # what the answer would quote (empty: it would refuse)
     relaxed: list[Candidate]  # ... at the model threshold (once a date has narrowed the articles)
 
-    @property
-    def best(self) -> float:
-        return max((c.probability for c in self.candidates if c.has_detail), default=0.0)
+    best: float  # the question model's probability that these candidates answer
 
 
 @dataclass
@@ -61,11 +59,7 @@ class Context:
     candidates: list[Candidate] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     timed: Timed | None = None  # what the question's time decided (bot/answering/dated.py)
-
-    @property
-    def best(self) -> float:
-        """The best candidate's probability of answering the question (0 with none)."""
-        return max((c.probability for c in self.candidates), default=0.0)
+    best: float = 0.0  # the question model's probability that the candidates answer it
 
 
 class ExtractiveAnswerer:
@@ -101,6 +95,7 @@ class ExtractiveAnswerer:
         """Check the question, retrieve its chunks (by what it says about time too) and score their
         sentences. Raises QuestionError."""
         question = clean_question(question, self.max_question_chars)
+        self.__dict__["_vector_cache"] = {}  # vectors are reused within one answer, never across
         language = detect_language(question)
         retriever = self.library.retriever  # one version for the whole answer
         query = contextualize(question, history or [])
@@ -133,11 +128,9 @@ class ExtractiveAnswerer:
 
     def _vectors(self, query: str) -> list:
         """The multilingual vectors of the query and of its parts (when it asks several things);
-        the last few are kept (a date-aware answer weighs each article with the same query)."""
+        kept while one answer is made (a date-aware answer weighs each article with the same query)."""
         cache = self.__dict__.setdefault("_vector_cache", {})
         if query not in cache:
-            if len(cache) > 64:
-                cache.clear()
             cache[query] = [self.library.embed_sentence_query(t) for t in [query, *question_parts(query)]]
         return cache[query]
 
@@ -154,18 +147,26 @@ class ExtractiveAnswerer:
         """How well ``hits`` alone answer (date-aware answers weigh articles one by one)."""
         cands = self._candidates(question, query, language, hits, retriever, self._vectors(query))
         cal = self.calibration
-        return Support(cands, self._pick(cands, cal.answer_threshold), self._pick(cands, cal.llm_threshold))
+        best = cal.answerable(cands)
+        return Support(
+            cands,
+            self._pick(cands, best, cal.answer_threshold),
+            self._pick(cands, best, cal.llm_threshold),
+            best,
+        )
 
     def choose(self, context: Context) -> list[Candidate]:
         """The answer's sentences (empty: refuse), in order of probability."""
         if not_a_question(context.question):
             return []
-        return self._pick(context.candidates, self.calibration.answer_threshold)
+        return self._pick(context.candidates, context.best, self.calibration.answer_threshold)
 
-    def _pick(self, candidates: list[Candidate], threshold: float) -> list[Candidate]:
+    def _pick(self, candidates: list[Candidate], answerable: float, threshold: float) -> list[Candidate]:
+        """The best sentence and those that reach the further-sentence threshold, if the question
+        model's probability ``answerable`` reaches ``threshold``; else none."""
         cal = self.calibration
         ranked = sorted((c for c in candidates if c.has_detail), key=lambda c: (-c.probability, c.rank))
-        if not ranked or ranked[0].probability < threshold:
+        if not ranked or answerable < threshold:
             return []
         chosen = [ranked[0]]
         for cand in ranked[1:]:

@@ -17,8 +17,9 @@ Signals (``FEATURES``), all measured per candidate sentence of the retrieved chu
 - ``chunk``: its chunk's fused retrieval score relative to the best chunk, and ``first``, whether
   it is in the best chunk.
 A logistic model over them (weights in calibration.json, fitted by ``bot.tools.calibrate`` on dev
-questions with cross-validation) gives the probability that the sentence answers the question;
-the thresholds that decide answer/refuse and further sentences are fitted with it.
+questions with cross-validation) gives the probability that the sentence answers the question; a
+second one, over the question's candidates as a whole (``QUESTION_FEATURES``), whether to answer
+at all. The thresholds that decide answer/refuse and further sentences are fitted with them.
 """
 
 from __future__ import annotations
@@ -52,34 +53,86 @@ FEATURES = (
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
 
+# Whether the question is answered at all is a second model over the question's candidates as a
+# whole: how likely its best sentence is, how far ahead of the next, its best similarity, the
+# keyword weight it holds, what the articles lack, corpus size and language.
+QUESTION_FEATURES = ("best", "lead", "best_sem", "best_weight", "unseen", "corpus", "english")
+
+
 @dataclass(frozen=True)
-class Calibration:
+class Logistic:
     weights: tuple[float, ...]
     bias: float
-    answer_threshold: float  # the best sentence must reach it, or the question is refused
-    extra_threshold: float  # further sentences must reach it
-    llm_threshold: float  # a model is given the sources when the best sentence reaches it
-    means: tuple[float, ...] = ()  # feature standardisation fitted with the weights
-    scales: tuple[float, ...] = ()
+    means: tuple[float, ...]  # feature standardisation fitted with the weights
+    scales: tuple[float, ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype="float64") - np.asarray(self.means)) / np.asarray(self.scales)
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+
+    def to_json(self) -> dict:
+        return {
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(float(self.bias), 6),
+            "means": [round(float(m), 6) for m in self.means],
+            "scales": [round(float(v), 6) for v in self.scales],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Logistic:
+        return cls(tuple(data["weights"]), data["bias"], tuple(data["means"]), tuple(data["scales"]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    sentence: Logistic  # P(this sentence answers the question), over FEATURES
+    question: Logistic  # P(the question is answerable from these candidates), over QUESTION_FEATURES
+    answer_threshold: float  # the question model must reach it, or the question is refused
+    extra_threshold: float  # further sentences' own probability must reach it
+    llm_threshold: float  # a model is given the sources when the question model reaches it
     fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        z = (x - np.asarray(self.means)) / np.asarray(self.scales) if self.means else x
-        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+        return self.sentence(x)
+
+    def answerable(self, candidates: list) -> float:
+        """The question model's probability for a question with these (scored) candidates."""
+        return float(self.question(question_features(candidates))) if candidates else 0.0
+
+
+def question_features(candidates: list) -> np.ndarray:
+    usable = [c for c in candidates if c.has_detail]
+    if not usable:
+        return np.zeros(len(QUESTION_FEATURES))
+    ranked = sorted(usable, key=lambda c: -c.probability)
+    best = ranked[0]
+    second = ranked[1].probability if len(ranked) > 1 else 0.0
+    f = best.features
+    values = {
+        "best": best.probability,
+        "lead": best.probability - second,
+        "best_sem": max(c.features["sem"] for c in usable),
+        "best_weight": f["weight"],
+        "unseen": f["unseen"],
+        "corpus": f["corpus"],
+        "english": f["english"],
+    }
+    return np.array([values[k] for k in QUESTION_FEATURES], dtype="float64")
 
 
 def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
     data = json.loads(path.read_text(encoding="utf-8"))
-    if tuple(data["features"]) != FEATURES:
-        raise ValueError(f"{path}: fitted on features {data['features']}, the code has {FEATURES}")
+    if tuple(data["features"]) != FEATURES or tuple(data["question_features"]) != QUESTION_FEATURES:
+        raise ValueError(
+            f"{path}: fitted on features {data['features']} / {data['question_features']}, "
+            f"the code has {FEATURES} / {QUESTION_FEATURES}"
+        )
     return Calibration(
-        tuple(data["weights"]),
-        data["bias"],
+        Logistic.from_json(data["sentence"]),
+        Logistic.from_json(data["question"]),
         data["answer_threshold"],
         data["extra_threshold"],
         data["llm_threshold"],
-        tuple(data.get("means") or ()),
-        tuple(data.get("scales") or ()),
         data.get("fitted") or {},
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from bot.answering.asks import not_a_question
 from bot.answering.extractive import ExtractiveAnswerer
-from bot.answering.scoring import CALIBRATION_PATH, FEATURES, Calibration
+from bot.answering.scoring import CALIBRATION_PATH, FEATURES, QUESTION_FEATURES, Calibration, Logistic
 from bot.tools.evaluation import ArticleTexts, gold_spans, load_questions
 from index.library import Library, LibraryConfig
 
@@ -98,59 +99,84 @@ def fold_of(case: Case) -> int:
 # ---------------------------------------------------------------- fitting
 
 
-def fit_model(cases: list[Case]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    with_x = [c for c in cases if len(c.x)]
-    x = np.concatenate([c.x for c in with_x])
-    y = np.concatenate([c.gold for c in with_x])
-    # Every dataset counts the same, and every question within it (a large benchmark must not
-    # drown the casual and the Russian/Ukrainian questions); positives and negatives balanced.
-    per_set = {c.dataset: 0 for c in with_x}
-    for c in with_x:
-        per_set[c.dataset] += 1
-    w = np.concatenate([np.full(len(c.x), 1.0 / (per_set[c.dataset] * len(c.x))) for c in with_x])
+def _weights(datasets: list[str], y: np.ndarray, sizes: list[int] | None = None) -> np.ndarray:
+    """Sample weights: every dataset counts the same, and every question within it (a large
+    benchmark must not drown the casual and the Russian/Ukrainian questions); classes balanced."""
+    per_set: dict[str, int] = {}
+    for d in datasets:
+        per_set[d] = per_set.get(d, 0) + 1
+    sizes = sizes or [1] * len(datasets)
+    w = np.concatenate([np.full(n, 1.0 / (per_set[d] * n)) for d, n in zip(datasets, sizes)])
     for label in (True, False):
         if (y == label).any():
             w[y == label] *= 0.5 / w[y == label].sum()
+    return w * len(w)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
     means, scales = x.mean(axis=0), x.std(axis=0)
     scales[scales == 0] = 1.0
     model = LogisticRegression(C=1.0, max_iter=2000)
-    model.fit((x - means) / scales, y, sample_weight=w * len(w))
-    return means, scales, model.coef_[0], float(model.intercept_[0])
+    model.fit((x - means) / scales, y, sample_weight=w)
+    return Logistic(tuple(model.coef_[0]), float(model.intercept_[0]), tuple(means), tuple(scales))
 
 
-def probabilities(cal: Calibration, case: Case) -> np.ndarray:
-    return cal.probability(case.x) if len(case.x) else np.zeros(0)
+def question_x(case: Case, p: np.ndarray) -> np.ndarray:
+    """QUESTION_FEATURES of a case (as bot.answering.scoring.question_features)."""
+    usable = np.flatnonzero(case.detail)
+    if not len(usable):
+        return np.zeros(len(QUESTION_FEATURES))
+    order = usable[np.argsort(-p[usable], kind="stable")]
+    best = order[0]
+    col = {f: i for i, f in enumerate(FEATURES)}
+    values = {
+        "best": p[best],
+        "lead": p[best] - (p[order[1]] if len(order) > 1 else 0.0),
+        "best_sem": case.x[usable, col["sem"]].max(),
+        "best_weight": case.x[best, col["weight"]],
+        "unseen": case.x[best, col["unseen"]],
+        "corpus": case.x[best, col["corpus"]],
+        "english": case.x[best, col["english"]],
+    }
+    return np.array([values[k] for k in QUESTION_FEATURES], dtype="float64")
 
 
-def outcome(cal: Calibration, case: Case, p: np.ndarray, max_sentences: int = 3) -> dict:
-    """What the answerer would do with ``case`` under ``cal`` (the same rule as ExtractiveAnswerer.choose)."""
+def probabilities(cal: Calibration, case: Case) -> tuple[np.ndarray, float]:
+    """The case's sentence probabilities and its question probability under ``cal``."""
+    p = cal.sentence(case.x) if len(case.x) else np.zeros(0)
+    q = float(cal.question(question_x(case, p))) if len(case.x) else 0.0
+    return p, q
+
+
+def outcome(cal: Calibration, case: Case, pq: tuple[np.ndarray, float], max_sentences: int = 3) -> dict:
+    """What the answerer would do with ``case`` under ``cal`` (the rule of ExtractiveAnswerer._pick)."""
+    p, q = pq
     order = [i for i in np.argsort(-p, kind="stable") if case.detail[i]]
-    refused = case.policy_refusal or not order or p[order[0]] < cal.answer_threshold
+    refused = case.policy_refusal or not order or q < cal.answer_threshold
     chosen = [] if refused else [order[0]]
     for i in order[1:] if not refused else []:
         if len(chosen) >= max_sentences or p[i] < cal.extra_threshold:
             break
         chosen.append(i)
-    first_gold = bool(chosen) and bool(case.gold[chosen[0]])
     all_gold = bool(chosen) and bool(case.gold_groups) and all(g & set(chosen) for g in case.gold_groups)
     return {
         "refused": refused,
-        "first_gold": first_gold,
+        "first_gold": bool(chosen) and bool(case.gold[chosen[0]]),
         "any_gold": any(case.gold[i] for i in chosen),
         "all_gold": all_gold,
         "extra_wrong": sum(1 for i in chosen[1:] if not case.gold[i]),
     }
 
 
-def objective(cal: Calibration, cases: list[Case], probs: list[np.ndarray]) -> float:
+def objective(cal: Calibration, cases: list[Case], probs: list) -> float:
     """The mean, over datasets and within each over answerable and must-refuse questions, of the
     per-question score: all gold cited 1, some 0.6, answered without gold 0.2, refused 0 (minus
     0.1 per wrong further sentence); a must-refuse question refused 1."""
     scores: dict[tuple[str, bool], list[float]] = {}
-    for case, p in zip(cases, probs):
-        o = outcome(cal, case, p)
+    for case, pq in zip(cases, probs):
+        o = outcome(cal, case, pq)
         if case.answerable:
             value = 1.0 if o["all_gold"] else 0.6 if o["any_gold"] else 0.2 if not o["refused"] else 0.0
             value -= 0.1 * o["extra_wrong"]
@@ -161,23 +187,31 @@ def objective(cal: Calibration, cases: list[Case], probs: list[np.ndarray]) -> f
 
 
 def fit(cases: list[Case]) -> Calibration:
-    means, scales, weights, bias = fit_model(cases)
-    base = Calibration(tuple(weights), bias, 0.5, 0.5, 0.2, tuple(means), tuple(scales))
+    with_x = [c for c in cases if len(c.x)]
+    y = np.concatenate([c.gold for c in with_x])
+    sentence = _logistic(
+        np.concatenate([c.x for c in with_x]),
+        y,
+        _weights([c.dataset for c in with_x], y, [len(c.x) for c in with_x]),
+    )
+    qx = np.array([question_x(c, sentence(c.x)) for c in with_x])
+    qy = np.array([c.answerable for c in with_x])
+    question = _logistic(qx, qy, _weights([c.dataset for c in with_x], qy))
+    base = Calibration(sentence, question, 0.5, 0.5, 0.2)
     probs = [probabilities(base, c) for c in cases]
     best = (-1.0, 0.5, 0.5)
     grid = [round(t, 3) for t in np.linspace(0.05, 0.95, 37)]
     for t in grid:
-        for t2 in [g for g in grid if g >= t]:
-            cal = Calibration(base.weights, bias, t, t2, 0.2, base.means, base.scales)
-            value = objective(cal, cases, probs)
+        for t2 in grid:
+            value = objective(Calibration(sentence, question, t, t2, 0.2), cases, probs)
             if value > best[0] + 1e-9:
                 best = (value, t, t2)
     _, t, t2 = best
-    # A model gets the sources when the best sentence shows some evidence: the level that 95% of
-    # answerable questions' best gold sentences reach.
-    gold_best = [float(p[c.gold].max()) for c, p in zip(cases, probs) if c.answerable and c.gold.any()]
-    llm = float(np.quantile(gold_best, 0.05)) if gold_best else t / 2
-    return Calibration(base.weights, bias, t, t2, min(llm, t), base.means, base.scales)
+    # A model gets the sources when the question shows some evidence: the level 95% of the
+    # answerable questions reach.
+    answerable = [q for c, (_, q) in zip(cases, probs) if c.answerable and len(c.x)]
+    llm = float(np.quantile(answerable, 0.05)) if answerable else t / 2
+    return Calibration(sentence, question, t, t2, round(min(llm, t), 4))
 
 
 def report(cases: list[Case], predicted: dict[str, dict]) -> dict:
@@ -227,12 +261,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="report the held-out figures, write nothing")
     parser.add_argument("--out", type=Path, default=CALIBRATION_PATH)
+    parser.add_argument(
+        "--cases", type=Path, help="keep the collected signals in this file and reuse them (refitting only)"
+    )
     args = parser.parse_args(argv)
     cases: list[Case] = []
-    for name, corpus, questions in args.set:
-        corpus_path = Path(corpus)
-        data = args.data / hashlib.sha1(str(corpus_path.resolve()).encode()).hexdigest()[:12]
-        cases += collect(name, corpus_path, Path(questions), data)
+    if args.cases and args.cases.exists():
+        cases = pickle.loads(args.cases.read_bytes())
+    else:
+        for name, corpus, questions in args.set:
+            corpus_path = Path(corpus)
+            data = args.data / hashlib.sha1(str(corpus_path.resolve()).encode()).hexdigest()[:12]
+            cases += collect(name, corpus_path, Path(questions), data)
+        if args.cases:
+            args.cases.write_bytes(pickle.dumps(cases))
     held_out = cross_validate(cases)
     print(json.dumps({"held_out": held_out}, indent=2))
     if args.check:
@@ -240,13 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     cal = fit(cases)
     data = {
         "features": list(FEATURES),
-        "weights": [round(w, 6) for w in cal.weights],
-        "bias": round(cal.bias, 6),
+        "question_features": list(QUESTION_FEATURES),
+        "sentence": cal.sentence.to_json(),
+        "question": cal.question.to_json(),
         "answer_threshold": cal.answer_threshold,
         "extra_threshold": cal.extra_threshold,
-        "llm_threshold": round(cal.llm_threshold, 4),
-        "means": [round(m, 6) for m in cal.means],
-        "scales": [round(s, 6) for s in cal.scales],
+        "llm_threshold": cal.llm_threshold,
         "fitted": {
             "sets": {name: questions for name, _, questions in args.set},
             "questions": len(cases),

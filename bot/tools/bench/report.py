@@ -15,6 +15,11 @@ from bot.tools.bench.plan import (
 from bot.tools.bench.report_index import add_section, add_targets, pg_section, pg_targets
 
 
+def ask_p50(serve: dict) -> float:
+    """Warm ask p50 without the multilingual-e5 query vectors (reported apart; older runs: all)."""
+    return (serve.get("ask_without_multilingual_ms") or serve["ask_ms"])["p50"]
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -62,11 +67,12 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
             )
             continue
         s = row["serve"]
-        ratio = s["ask_ms"]["p50"] / s["embed_ms"]["p50"]
+        ratio = ask_p50(s) / s["embed_ms"]["p50"]
         rows.append(
             (
-                f"Warm ask p50 ÷ query embedding p50 at {s['chunks']:,} chunks",
-                f"{ratio:.2f}× ({s['ask_ms']['p50']:.1f} ms vs {s['embed_ms']['p50']:.1f} ms)",
+                f"Warm ask p50 (without the multilingual query vectors) ÷ query embedding p50 at {s['chunks']:,} chunks",
+                f"{ratio:.2f}× ({ask_p50(s):.1f} ms vs {s['embed_ms']['p50']:.1f} ms; multilingual-e5 query "
+                f"vectors {_fmt((s.get('multilingual_ms') or {}).get('p50'))} ms more)",
                 f"≤ {limit}×",
                 _verdict(ratio <= limit),
             )
@@ -277,14 +283,14 @@ def _latency_section(results: dict, png_name: str | None) -> list[str]:
         "take hours here). The query path is the real one; scoring every chunk's vector costs the same whatever the vectors are. "
         "The `real` row is the index of the build phase (real embeddings).",
         "",
-        "| index | chunks | ask p50 ms | ask p95 ms | query embedding p50 ms | p50 ÷ embedding | target | retrieve p50 | compose p50 | search without embedding p50 | dense scores p50 | BM25 scores p50 |",
+        "| index | chunks | ask p50 ms | ask p95 ms | query embedding p50 ms | p50 (without multilingual) ÷ embedding | target | retrieve p50 | compose p50 | search without embedding p50 | dense scores p50 | BM25 scores p50 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     entries = ([("real", real)] if "ask_ms" in real else []) + [
         ("synthetic", r["serve"]) for r in rows if "serve" in r
     ]
     for label, s in entries:
-        ratio = s["ask_ms"]["p50"] / s["embed_ms"]["p50"]
+        ratio = ask_p50(s) / s["embed_ms"]["p50"]
         limit = next(
             (lim for size, lim in TARGET_LATENCY_RATIO.items() if size / 2 <= s["chunks"] <= size * 2), None
         )

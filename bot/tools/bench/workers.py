@@ -221,6 +221,7 @@ def child_serve(payload: dict) -> dict:
     for _ in asks(warm_qs):
         library.embed_query("warm-up")
     embed_ms, ask_ms, retrieve_ms, compose_ms, refused = [], [], [], [], 0
+    multilingual_ms, ask_without_ml_ms = [], []
     for q in timed_qs:  # interleaved, so load drift affects both alike
         t0 = time.perf_counter()
         library.embed_query(q)
@@ -231,6 +232,9 @@ def child_serve(payload: dict) -> dict:
         except QuestionError:
             continue
         ask_ms.append((time.perf_counter() - t0) * 1000)
+        # The multilingual-e5 query vectors (issue 11) are timed apart, as the issue asks.
+        multilingual_ms.append(answer.timings_ms.get("embed_multilingual", 0.0))
+        ask_without_ml_ms.append(ask_ms[-1] - multilingual_ms[-1])
         retrieve_ms.append(answer.timings_ms.get("retrieve", 0.0))
         compose_ms.append(answer.timings_ms.get("compose", 0.0))
         refused += answer.refused
@@ -268,6 +272,8 @@ def child_serve(payload: dict) -> dict:
         "cold": cold,
         "ask_ms": summarize(ask_ms),
         "embed_ms": summarize(embed_ms),
+        "multilingual_ms": summarize(multilingual_ms),
+        "ask_without_multilingual_ms": summarize(ask_without_ml_ms),
         "retrieve_ms": summarize(retrieve_ms),
         "compose_ms": summarize(compose_ms),
         "dense_ms": summarize(parts["dense"]),
