@@ -249,7 +249,10 @@ def arrange(
     multi = metadata is not None and (
         len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\b\d{4}\b", query)) > 1
     )
-    if multi or not (when.temporal or when.prediction):
+    # With every article from one day, before/after and "latest" choose nothing ("after the call"
+    # in a question about a single report is not a time to filter by).
+    one_day = len(set(_days(retriever))) <= 1 and not (when.period or when.prediction)
+    if multi or one_day or not (when.temporal or when.prediction):
         return Timed(query, search(query, k)[: config.chunks_considered], When(), language=language)
     if when.prediction:
         upto = _text(language, "upto", last=last.isoformat()) if last else ""

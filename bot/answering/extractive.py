@@ -15,15 +15,25 @@ question in several parts, or one fact told in two sentences), in reading order.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from bot.answering.asks import asked_detail, has_detail, not_a_question
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
 from bot.answering.question import clean_question, contextualize
-from bot.answering.scoring import Calibration, Candidate, candidates_of, load_calibration, question_parts
+from bot.answering.scoring import (
+    Calibration,
+    Candidate,
+    candidates_of,
+    load_calibration,
+    question_parts,
+    select,
+)
 from index.library import Library
 from index.retrieval import Hit
 
@@ -120,6 +130,7 @@ class ExtractiveAnswerer:
             context.candidates = self._candidates(
                 question, timed.query, language, timed.hits, retriever, vectors
             )
+            context.best = self.calibration.answerable(context.candidates)
         context.timings_ms = {
             "embed_multilingual": round((t2 - t1) * 1000, 1),
             "retrieve": round((t3 - t2) * 1000, 1),
@@ -162,37 +173,42 @@ class ExtractiveAnswerer:
         return self._pick(context.candidates, context.best, self.calibration.answer_threshold)
 
     def _pick(self, candidates: list[Candidate], answerable: float, threshold: float) -> list[Candidate]:
-        """The best sentence and those that reach the further-sentence threshold, if the question
-        model's probability ``answerable`` reaches ``threshold``; else none."""
-        cal = self.calibration
-        ranked = sorted((c for c in candidates if c.has_detail), key=lambda c: (-c.probability, c.rank))
-        if not ranked or answerable < threshold:
+        """The answer's sentences by the shared rule (bot.answering.scoring.select)."""
+        if not candidates:
             return []
-        chosen = [ranked[0]]
-        for cand in ranked[1:]:
-            if len(chosen) >= self.config.max_sentences or cand.probability < cal.extra_threshold:
-                break
-            if any(
-                cand.key == c.key or cand.similarity_to(c) > self.config.max_repeat_similarity for c in chosen
-            ):
-                continue
-            chosen.append(cand)
-        return chosen
+        indices = select(
+            np.array([c.probability for c in candidates]),
+            np.array([c.has_detail for c in candidates]),
+            [c.doc for c in candidates],
+            np.array([c.part_sims for c in candidates]),
+            answerable,
+            threshold,
+            self.calibration,
+            self.config.max_sentences,
+            np.array([c.vector for c in candidates]),
+            self.config.max_repeat_similarity,
+        )
+        return [candidates[i] for i in indices]
 
     def compose(self, context: Context) -> Answer:
         timed = context.timed
         if timed is not None and timed.answer is not None:  # a time refusal, a change list, "latest"
-            return timed.answer
-        chosen = self.choose(context)
-        if not chosen:
-            return Answer(question=context.question, answer=refusal(context.language), refused=True)
-        answer = answer_from(context, chosen)
-        return timed.finish(answer) if timed is not None else answer
+            answer = timed.answer
+        else:
+            chosen = self.choose(context)
+            if not chosen:
+                return Answer(question=context.question, answer=refusal(context.language), refused=True)
+            answer = answer_from(context, chosen)
+            answer = timed.finish(answer) if timed is not None else answer
+        lead = framing(context.language)
+        if lead and not answer.refused:  # English quotes, introduced in the question's language
+            answer = dataclasses.replace(answer, answer=f"{lead}\n{answer.answer}")
+        return answer
 
 
 def answer_from(context: Context, chosen: list[Candidate]) -> Answer:
     """The answer quoting ``chosen``: read in article order within each article, articles in order
-    of their best sentence; framed in the question's language when it is not English."""
+    of their best sentence."""
     order: dict[str, int] = {}
     for cand in chosen:
         order.setdefault(cand.doc, len(order))
@@ -213,14 +229,7 @@ def answer_from(context: Context, chosen: list[Candidate]) -> Answer:
             )
         )
         parts.append(with_markers(cand.text, [n]))
-    lead = framing(context.language)
-    text = " ".join(parts)
-    return Answer(
-        question=context.question,
-        answer=f"{lead}\n{text}" if lead else text,
-        refused=False,
-        citations=citations,
-    )
+    return Answer(question=context.question, answer=" ".join(parts), refused=False, citations=citations)
 
 
 def top_sentences(context: Context, n: int) -> list[Candidate]:

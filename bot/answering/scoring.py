@@ -90,6 +90,7 @@ class Calibration:
     answer_threshold: float  # the question model must reach it, or the question is refused
     extra_threshold: float  # further sentences' own probability must reach it
     llm_threshold: float  # a model is given the sources when the question model reaches it
+    part_z: float = 2.0  # a part's own sentence stands out by this many deviations of its similarity
     fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
@@ -120,6 +121,53 @@ def question_features(candidates: list) -> np.ndarray:
     return np.array([values[k] for k in QUESTION_FEATURES], dtype="float64")
 
 
+def select(
+    p: np.ndarray,
+    detail: np.ndarray,
+    docs: list[str],
+    part_sims: np.ndarray,
+    answerable: float,
+    threshold: float,
+    cal: Calibration,
+    max_sentences: int = 3,
+    vectors: np.ndarray | None = None,
+    max_repeat: float = 0.97,
+) -> list[int]:
+    """Which candidates an answer quotes (indices; empty: refuse). The one rule, shared by the
+    answerer and the calibration tool:
+    1. refuse unless the question model's probability ``answerable`` reaches ``threshold``;
+    2. the most probable sentence that holds the asked-for detail;
+    3. for a question in several parts, each part's most similar sentence, if its similarity to
+       the part stands out from the other candidates' by ``part_z`` standard deviations;
+    4. then sentences from articles not cited yet that reach ``extra_threshold`` (one fact told
+       by two articles, a comparison across outlets)."""
+    order = [int(i) for i in np.argsort(-p, kind="stable") if detail[i]]
+    if not order or answerable < threshold:
+        return []
+    chosen = [order[0]]
+
+    def add(i: int) -> None:
+        if len(chosen) >= max_sentences or i in chosen:
+            return
+        if vectors is not None and any(float(vectors[i] @ vectors[j]) > max_repeat for j in chosen):
+            return
+        chosen.append(i)
+
+    if part_sims.ndim == 2 and part_sims.shape[1] >= 2 and len(order) > 2:
+        for j in range(part_sims.shape[1]):
+            sims = part_sims[order, j]
+            spread = float(sims.std()) or 1.0
+            top = int(np.argmax(sims))
+            if (sims[top] - float(sims.mean())) / spread >= cal.part_z:
+                add(order[top])
+    for i in order[1:]:
+        if p[i] < cal.extra_threshold:
+            break
+        if docs[i] not in {docs[k] for k in chosen}:
+            add(i)
+    return chosen
+
+
 def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
     data = json.loads(path.read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES or tuple(data["question_features"]) != QUESTION_FEATURES:
@@ -133,6 +181,7 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
         data["answer_threshold"],
         data["extra_threshold"],
         data["llm_threshold"],
+        data.get("part_z", 2.0),
         data.get("fitted") or {},
     )
 
@@ -149,6 +198,7 @@ class Candidate:
     features: dict[str, float] = field(default_factory=dict)
     probability: float = 0.0
     has_detail: bool = True
+    part_sims: tuple[float, ...] = ()  # cosine with each part of a question that asks several things
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -215,6 +265,7 @@ def candidates_of(
             sentence_terms = set(content_terms(text)) if idf else set()
             found_terms |= sentence_terms
             cand = Candidate(hit, rank, doc, start, end, text, vector)
+            cand.part_sims = tuple(float(vector @ p) for p in parts)
             cand.features = {
                 "sem": sem,
                 "prev_sem": sem if prev_sem is None else prev_sem,

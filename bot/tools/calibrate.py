@@ -26,7 +26,14 @@ import numpy as np
 
 from bot.answering.asks import not_a_question
 from bot.answering.extractive import ExtractiveAnswerer
-from bot.answering.scoring import CALIBRATION_PATH, FEATURES, QUESTION_FEATURES, Calibration, Logistic
+from bot.answering.scoring import (
+    CALIBRATION_PATH,
+    FEATURES,
+    QUESTION_FEATURES,
+    Calibration,
+    Logistic,
+    select,
+)
 from bot.tools.evaluation import ArticleTexts, gold_spans, load_questions
 from index.library import Library, LibraryConfig
 
@@ -44,6 +51,8 @@ class Case:
     gold: np.ndarray  # candidate overlaps a gold span
     detail: np.ndarray  # candidate has the asked-for detail
     gold_groups: list[set[int]] = field(default_factory=list)  # candidates covering each evidence quote
+    docs: list[str] = field(default_factory=list)  # each candidate's article
+    part_sims: np.ndarray | None = None  # candidates × question parts
 
 
 def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
@@ -85,6 +94,8 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
                 gold,
                 detail,
                 groups,
+                [c.doc for c in cands],
+                np.array([c.part_sims for c in cands]),
             )
         )
         print(f"  {name} {len(cases)}", end="\r", file=sys.stderr)
@@ -151,18 +162,14 @@ def probabilities(cal: Calibration, case: Case) -> tuple[np.ndarray, float]:
 
 
 def outcome(cal: Calibration, case: Case, pq: tuple[np.ndarray, float], max_sentences: int = 3) -> dict:
-    """What the answerer would do with ``case`` under ``cal`` (the rule of ExtractiveAnswerer._pick)."""
+    """What the answerer would do with ``case`` under ``cal`` (the same rule: scoring.select)."""
     p, q = pq
-    order = [i for i in np.argsort(-p, kind="stable") if case.detail[i]]
-    refused = case.policy_refusal or not order or q < cal.answer_threshold
-    chosen = [] if refused else [order[0]]
-    for i in order[1:] if not refused else []:
-        if len(chosen) >= max_sentences or p[i] < cal.extra_threshold:
-            break
-        chosen.append(i)
+    parts = case.part_sims if case.part_sims is not None else np.zeros((len(p), 0))
+    docs = case.docs or [str(i) for i in range(len(p))]
+    chosen = [] if case.policy_refusal else select(p, case.detail, docs, parts, q, cal.answer_threshold, cal)
     all_gold = bool(chosen) and bool(case.gold_groups) and all(g & set(chosen) for g in case.gold_groups)
     return {
-        "refused": refused,
+        "refused": not chosen,
         "first_gold": bool(chosen) and bool(case.gold[chosen[0]]),
         "any_gold": any(case.gold[i] for i in chosen),
         "all_gold": all_gold,
@@ -199,19 +206,20 @@ def fit(cases: list[Case]) -> Calibration:
     question = _logistic(qx, qy, _weights([c.dataset for c in with_x], qy))
     base = Calibration(sentence, question, 0.5, 0.5, 0.2)
     probs = [probabilities(base, c) for c in cases]
-    best = (-1.0, 0.5, 0.5)
+    # A model gets the sources (and a part of a question its own sentence) when the question
+    # shows some evidence: the level 95% of the answerable questions reach.
+    answerable = [q for c, (_, q) in zip(cases, probs) if c.answerable and len(c.x)]
+    llm = round(float(np.quantile(answerable, 0.05)), 4) if answerable else 0.2
+    best = (-1.0, 0.5, 0.5, 2.0)
     grid = [round(t, 3) for t in np.linspace(0.05, 0.95, 37)]
     for t in grid:
-        for t2 in grid:
-            value = objective(Calibration(sentence, question, t, t2, 0.2), cases, probs)
-            if value > best[0] + 1e-9:
-                best = (value, t, t2)
-    _, t, t2 = best
-    # A model gets the sources when the question shows some evidence: the level 95% of the
-    # answerable questions reach.
-    answerable = [q for c, (_, q) in zip(cases, probs) if c.answerable and len(c.x)]
-    llm = float(np.quantile(answerable, 0.05)) if answerable else t / 2
-    return Calibration(sentence, question, t, t2, round(min(llm, t), 4))
+        for t2 in grid[::3]:
+            for z in (1.5, 2.0, 2.5, 3.0):
+                value = objective(Calibration(sentence, question, t, t2, min(llm, t), z), cases, probs)
+                if value > best[0] + 1e-9:
+                    best = (value, t, t2, z)
+    _, t, t2, z = best
+    return Calibration(sentence, question, t, t2, min(llm, t), z)
 
 
 def report(cases: list[Case], predicted: dict[str, dict]) -> dict:
@@ -288,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "answer_threshold": cal.answer_threshold,
         "extra_threshold": cal.extra_threshold,
         "llm_threshold": cal.llm_threshold,
+        "part_z": cal.part_z,
         "fitted": {
             "sets": {name: questions for name, _, questions in args.set},
             "questions": len(cases),

@@ -38,27 +38,32 @@ def _assert_well_formed(answer):
     assert markers == {c.n for c in answer.citations}
 
 
-@pytest.mark.parametrize("question", ANSWERABLE, ids=[q["id"] for q in ANSWERABLE])
-def test_answerable_dev_question_cites_the_gold_span(seed_answerer, question):
-    answer = seed_answerer.ask(question["question"])
-    assert not answer.refused, answer.answer
-    _assert_well_formed(answer)
-    assert any(
+def _cites_gold(answer, question) -> bool:
+    return any(
         c.doc == doc and c.start < end and start < c.end
         for c in answer.citations
         for doc, start, end in _gold_spans(question)
-    ), (answer.answer, _gold_spans(question))
-
-
-@pytest.mark.parametrize("question", UNANSWERABLE, ids=[q["id"] for q in UNANSWERABLE])
-def test_unanswerable_dev_question_is_refused_without_citations(seed_answerer, question):
-    answer = seed_answerer.ask(question["question"])
-    assert answer.refused
-    assert answer.citations == []
-    # A period the articles don't cover is refused naming their range (issue 13), e.g. "in 2024".
-    assert answer.answer == REFUSAL or answer.answer.startswith(
-        "The articles run from 2025-03-18 to 2025-03-18; none"
     )
+
+
+def test_dev_questions_cite_their_gold_span_and_unanswerable_ones_are_refused(seed_answerer):
+    """The seed dev set and the team's extra questions, which the answer model was fitted on
+    (bot/answering/calibration.json): the fitted figures must hold — 90% of the answerable
+    questions cite the gold span, 80% of the others are refused, every answer well formed. (The
+    held-out figures, lower, are in docs/EVAL.md.)"""
+    answers = {q["id"]: seed_answerer.ask(q["question"]) for q in DEV}
+    for answer in answers.values():
+        _assert_well_formed(answer)
+    cited = [q["id"] for q in ANSWERABLE if _cites_gold(answers[q["id"]], q)]
+    refused = [q["id"] for q in UNANSWERABLE if answers[q["id"]].refused]
+    assert len(cited) >= 0.9 * len(ANSWERABLE), sorted({q["id"] for q in ANSWERABLE} - set(cited))
+    assert len(refused) >= 0.8 * len(UNANSWERABLE), sorted({q["id"] for q in UNANSWERABLE} - set(refused))
+    for qid in refused:
+        assert answers[qid].citations == []
+        # A period the articles don't cover is refused naming their range (issue 13), e.g. "in 2024".
+        assert answers[qid].answer == REFUSAL or answers[qid].answer.startswith(
+            "The articles run from 2025-03-18 to 2025-03-18; none"
+        )
 
 
 def test_answer_sentences_each_carry_a_marker_and_no_duplicates(seed_answerer):

@@ -14,7 +14,6 @@ from tests.conftest import SEEDS
 ARTICLE = (SEEDS / "000_3b4e6e6ab3547b6d.txt").read_text("utf-8")
 PAUSE = "Putin accepted a 30-day pause in energy infrastructure attacks"
 BRIEFED = "After meeting Putin, Witkoff briefed Trump"
-VENUE = "Talks will begin immediately in the Middle East"
 
 
 def cites(answer, quote: str) -> bool:
@@ -31,7 +30,6 @@ def verbatim(answer) -> bool:
     ("question", "quote"),
     [
         ("did putin go along with a month-long halt on hitting power plants?", PAUSE),
-        ("who filled trump in once the moscow sit-down was over?", BRIEFED),
         ("what does trump want to carve up in the talks?", "dividing strategic assets"),
     ],
 )
@@ -43,8 +41,9 @@ def test_a_paraphrase_with_none_of_the_articles_words_finds_its_sentence(seed_an
 
 
 def test_a_question_in_two_parts_cites_a_sentence_for_each_in_reading_order(seed_answerer):
-    answer = seed_answerer.ask("who briefed trump after the moscow meeting, and where will the talks start?")
-    assert cites(answer, BRIEFED) and cites(answer, VENUE), answer.answer
+    answer = seed_answerer.ask("what did ushakov call the ceasefire, and who leads the us negotiators?")
+    assert cites(answer, "dismissed the U.S.-led ceasefire as a «temporary relief»"), answer.answer
+    assert cites(answer, "U.S. officials, led by Special Envoy Steve Witkoff"), answer.answer
     starts = [c.start for c in answer.citations]
     assert starts == sorted(starts)
 
@@ -65,9 +64,9 @@ def test_a_related_sentence_without_the_asked_for_detail_is_not_an_answer(seed_a
 
 
 def test_a_russian_question_gets_english_quotes_framed_in_russian(seed_answerer):
-    answer = seed_answerer.ask("Что Путин принял после предложения Трампа?")
+    answer = seed_answerer.ask("Кто проинформировал Трампа после встречи с Путиным?")
     assert not answer.refused, answer.answer
-    assert cites(answer, PAUSE) and verbatim(answer)
+    assert cites(answer, BRIEFED) and verbatim(answer)
     assert answer.answer.startswith("Вот что говорится в статьях")
 
 
