@@ -102,7 +102,8 @@ def has_detail(sentence: str, detail: Detail | None, question: str = "") -> bool
     if detail is Detail.NUMBER:
         return bool(_NUMBER.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
-    names = [m.group(0) for m in _NAME.finditer(sentence.strip())]
+    # Days and months are capitalised but name no one and no place.
+    names = [m.group(0) for m in _NAME.finditer(sentence.strip()) if m.group(0).lower() not in _DATE_WORDS]
     return any(name.lower() not in asked for name in names)
 
 

@@ -170,7 +170,36 @@ class ExtractiveAnswerer:
         """The answer's sentences (empty: refuse), in order of probability."""
         if not_a_question(context.question):
             return []
-        return self._pick(context.candidates, context.best, self.calibration.answer_threshold)
+        chosen = self._pick(context.candidates, context.best, self.calibration.answer_threshold)
+        if not chosen:
+            return []
+        # What the question explicitly asks for comes before further sentences of the ranking.
+        ordered = chosen[:1] + self._covering(context, chosen) + chosen[1:]
+        seen: set = set()
+        unique = [c for c in ordered if not (c.key in seen or seen.add(c.key))]
+        return unique[: self.config.max_sentences]
+
+    def _covering(self, context: Context, chosen: list[Candidate]) -> list[Candidate]:
+        """Sentences the question itself asks for that the probability ranking may miss: one from
+        each outlet it names ("as reported by Fortune and by The Verge": each report answers a
+        part), and, for a follow-up, the sentence most like the follow-up's own words."""
+        floor = self.calibration.llm_threshold
+        usable = [c for c in context.candidates if c.has_detail and c.probability >= floor]
+        extra: list[Candidate] = []
+        metadata = getattr(context.retriever, "metadata_index", None)
+        outlets = metadata.mentioned_sources(context.query) if metadata is not None else []
+        for sources in outlets if len(outlets) >= 2 else []:
+            if any((c.hit.node.metadata.get("source") or "") in sources for c in chosen + extra):
+                continue
+            own = [c for c in usable if (c.hit.node.metadata.get("source") or "") in sources]
+            if own:
+                extra.append(max(own, key=lambda c: c.probability))
+        if context.query != context.question and usable:  # a follow-up read with the question before
+            own_vector = self._vectors(context.question)[0]
+            best = max(usable, key=lambda c: float(c.vector @ own_vector))
+            if all(best.key != c.key for c in chosen[:1] + extra):
+                extra.append(best)
+        return extra
 
     def _pick(self, candidates: list[Candidate], answerable: float, threshold: float) -> list[Candidate]:
         """The answer's sentences by the shared rule (bot.answering.scoring.select)."""
