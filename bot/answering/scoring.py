@@ -93,30 +93,34 @@ class Calibration:
     part_z: float = 2.0  # a part's own sentence stands out by this many deviations of its similarity
     fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
 
-    def probability(self, x: np.ndarray) -> np.ndarray:
-        return self.sentence(x)
-
     def answerable(self, candidates: list) -> float:
         """The question model's probability for a question with these (scored) candidates."""
-        return float(self.question(question_features(candidates))) if candidates else 0.0
+        if not candidates:
+            return 0.0
+        p = np.array([c.probability for c in candidates])
+        detail = np.array([c.has_detail for c in candidates])
+        x = np.array([[c.features[f] for f in FEATURES] for c in candidates], dtype="float64")
+        return float(self.question(question_features(p, detail, x)))
 
 
-def question_features(candidates: list) -> np.ndarray:
-    usable = [c for c in candidates if c.has_detail]
-    if not usable:
+def question_features(p: np.ndarray, detail: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """QUESTION_FEATURES of one question from its candidates' probabilities ``p``, which of them
+    hold the asked-for detail, and their FEATURES rows ``x`` (the answerer and the calibration
+    tool both call this)."""
+    usable = np.flatnonzero(detail)
+    if not len(usable):
         return np.zeros(len(QUESTION_FEATURES))
-    ranked = sorted(usable, key=lambda c: -c.probability)
-    best = ranked[0]
-    second = ranked[1].probability if len(ranked) > 1 else 0.0
-    f = best.features
+    order = usable[np.argsort(-p[usable], kind="stable")]
+    best = order[0]
+    col = {f: i for i, f in enumerate(FEATURES)}
     values = {
-        "best": best.probability,
-        "lead": best.probability - second,
-        "best_sem": max(c.features["sem"] for c in usable),
-        "best_weight": f["weight"],
-        "unseen": f["unseen"],
-        "corpus": f["corpus"],
-        "english": f["english"],
+        "best": p[best],
+        "lead": p[best] - (p[order[1]] if len(order) > 1 else 0.0),
+        "best_sem": x[usable, col["sem"]].max(),
+        "best_weight": x[best, col["weight"]],
+        "unseen": x[best, col["unseen"]],
+        "corpus": x[best, col["corpus"]],
+        "english": x[best, col["english"]],
     }
     return np.array([values[k] for k in QUESTION_FEATURES], dtype="float64")
 
@@ -204,9 +208,6 @@ class Candidate:
     def key(self) -> tuple[str, int, int]:
         return self.doc, self.start, self.end
 
-    def similarity_to(self, other: Candidate) -> float:
-        return float(self.vector @ other.vector)
-
 
 _PART_SPLIT = re.compile(
     r"\?\s+|;\s*|,?\s+\b(?:and (?=what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)"
@@ -287,6 +288,6 @@ def candidates_of(
             cand.features["lex_gap"] = cand.features["lex"] - best_lex
             cand.features["unseen"] = unseen
         x = np.array([[c.features[f] for f in FEATURES] for c in out], dtype="float64")
-        for cand, p in zip(out, calibration.probability(x)):
+        for cand, p in zip(out, calibration.sentence(x)):
             cand.probability = float(p) if math.isfinite(p) else 0.0
     return out

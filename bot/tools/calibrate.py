@@ -32,6 +32,7 @@ from bot.answering.scoring import (
     QUESTION_FEATURES,
     Calibration,
     Logistic,
+    question_features,
     select,
 )
 from bot.tools.evaluation import ArticleTexts, gold_spans, load_questions
@@ -135,23 +136,7 @@ def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Logistic:
 
 
 def question_x(case: Case, p: np.ndarray) -> np.ndarray:
-    """QUESTION_FEATURES of a case (as bot.answering.scoring.question_features)."""
-    usable = np.flatnonzero(case.detail)
-    if not len(usable):
-        return np.zeros(len(QUESTION_FEATURES))
-    order = usable[np.argsort(-p[usable], kind="stable")]
-    best = order[0]
-    col = {f: i for i, f in enumerate(FEATURES)}
-    values = {
-        "best": p[best],
-        "lead": p[best] - (p[order[1]] if len(order) > 1 else 0.0),
-        "best_sem": case.x[usable, col["sem"]].max(),
-        "best_weight": case.x[best, col["weight"]],
-        "unseen": case.x[best, col["unseen"]],
-        "corpus": case.x[best, col["corpus"]],
-        "english": case.x[best, col["english"]],
-    }
-    return np.array([values[k] for k in QUESTION_FEATURES], dtype="float64")
+    return question_features(p, case.detail, case.x)
 
 
 def probabilities(cal: Calibration, case: Case) -> tuple[np.ndarray, float]:
