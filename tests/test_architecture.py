@@ -4,7 +4,8 @@
 - ``bot/answering/`` (question → answer) never imports the Discord app or the tools;
 - ``bot/app/`` is the only place that imports ``discord``, and never imports the tools;
 - no import cycles among the project's modules, lazy (function-level) imports included;
-- no module grows past ``MAX_LINES``.
+- no module grows past ``MAX_LINES``;
+- nothing shipped imports ``tests`` (the installed entry point cannot see it).
 
 Modules are read with ``ast`` (nothing is imported), so a lazy import inside a function counts
 exactly like one at the top.
@@ -181,6 +182,18 @@ def test_layers_import_only_downwards(project):
 def test_discord_is_imported_only_by_the_app_package(project):
     modules, _, raw = project
     assert discord_violations(raw, modules) == []
+
+
+def test_shipped_code_never_imports_the_test_suite(project):
+    # The installed entry point (negotiations-bot) cannot see tests/: a bench phase that imported
+    # a test helper failed only there.
+    modules, _, raw = project
+    found = [
+        f"{name}:{line} imports {imported}"
+        for name, imported, line in raw
+        if imported.split(".")[0] == "tests"
+    ]
+    assert found == []
 
 
 def test_every_module_has_a_layer(project):

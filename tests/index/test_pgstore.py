@@ -2,7 +2,7 @@
 errors for a wrong URL, a server without pgvector, a database newer than the program; migrations
 that two processes starting at once apply once; a dropped connection retried and a database
 restart during a re-index reported without damage; the chunks and their embeddings queryable in
-SQL through the HNSW index. Real servers (tests/helpers/pgtemp.py), no mocks."""
+SQL through the HNSW index. Real servers (bot/tools/pgtemp.py), no mocks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from index.library import Library, LibraryConfig
 from index.pg import DatabaseUnavailable, migrate
 from index.pgstore import INDEX_MIGRATIONS, PgStorage
-from tests.helpers.pgtemp import TempPostgres, find_bin_dir
+from bot.tools.pgtemp import TempPostgres, find_bin_dir
 from tests.index.store_support import HashEmbed, article_text, write_corpus
 
 

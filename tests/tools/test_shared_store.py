@@ -1,7 +1,7 @@
 """Several processes, one truth (DATABASE_URL): two long-running ``ask -`` processes on one
 PostgreSQL database keep answering while a third process adds an article and re-indexes; both then
 answer from the new article, without a restart. Also: a wrong DATABASE_URL ends a command with one
-clear line. Real processes, the real model, a real server (tests/helpers/pgtemp.py)."""
+clear line. Real processes, the real model, a real server (bot/tools/pgtemp.py)."""
 
 from __future__ import annotations
 

