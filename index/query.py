@@ -29,6 +29,9 @@ _MONTHS = {
     )
     for name in names
 }
+_MONTH_WORDS = frozenset(_MONTHS) | frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
 _MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DATE_PATTERNS = [
     (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), lambda m: (m[1], m[2], m[3])),
@@ -168,6 +171,17 @@ class MetadataIndex:
                 mask[rows + offset] = 1.0
         return mask
 
+    def unknown_outlets(self, question: str) -> list[str]:
+        """Outlets the question attributes a report to ("a Bloomberg article", "a report by
+        Reuters") that no indexed article is from: no citation could come from them."""
+        known = self.source_mentions(question)
+        found = []
+        for start, end, name in outlet_mentions(question):
+            if any(a < end and start < b for a, b, _ in known):
+                continue
+            found.append(name)
+        return list(dict.fromkeys(found))
+
     def without_mentions(self, question: str) -> str:
         """The question with its outlet and date mentions blanked out."""
         chars = list(question)
@@ -177,6 +191,29 @@ class MetadataIndex:
         for a, b in spans:
             chars[a:b] = " " * (b - a)
         return "".join(chars)
+
+
+# An outlet a question attributes a report to: a capitalised name (quotes and "The" allowed) next
+# to a word for a published piece — "a Bloomberg article", "a report by Reuters", "an article in
+# The Astrophysical Journal". "According to the Kremlin" names a speaker, not an outlet.
+_PIECE = r"(?:article|report|piece|story|review|op-ed|editorial|column|write-?up|news\s+report)"
+_OUTLET = r"['‘\"]?((?:[Tt]he\s+)?[A-Z][\w.&’'-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w.&’'-]*)*)['’\"]?"
+_OUTLET_BEFORE = re.compile(rf"\b(?:an?|the|one|another)\s+{_OUTLET}\s+{_PIECE}s?\b")
+_OUTLET_AFTER = re.compile(rf"\b{_PIECE}s?\s+(?:published\s+)?(?:by|from|in)\s+(?:an?\s+)?{_OUTLET}")
+
+
+def outlet_mentions(question: str) -> list[tuple[int, int, str]]:
+    """(start, end, name) of every outlet the question attributes a report to, in order."""
+    found = []
+    for pattern in (_OUTLET_BEFORE, _OUTLET_AFTER):
+        for match in pattern.finditer(question):
+            name = match.group(1).strip("'‘’\"")
+            first = name.split()[0].lower()
+            # "an article published in October", "the AI report": a date or a short word, no outlet
+            if first in _MONTH_WORDS or len(name) < 3 or name.lower() == "the":
+                continue
+            found.append((match.start(1), match.end(1), name))
+    return sorted(found)
 
 
 # Clause boundaries: punctuation and the conjunctions that join the parts of a multi-hop question.

@@ -16,6 +16,7 @@ question in several parts, or one fact told in two sentences), in reading order.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -70,6 +71,12 @@ class Context:
     timings_ms: dict[str, float] = field(default_factory=dict)
     timed: Timed | None = None  # what the question's time decided (bot/answering/dated.py)
     best: float = 0.0  # the question model's probability that the candidates answer it
+    missing_outlets: list[str] = field(default_factory=list)  # outlets it names that no article is from
+
+    def refused_outright(self) -> bool:
+        """Refused before any sentence is weighed: an instruction or an opinion request, or a
+        question about what an outlet reported when no article is from that outlet."""
+        return not_a_question(self.question) or bool(self.missing_outlets)
 
 
 class ExtractiveAnswerer:
@@ -124,6 +131,7 @@ class ExtractiveAnswerer:
         timed = arrange(self, question, query, retriever, today=self.today, language=language, search=search)
         t3 = time.perf_counter()
         context = Context(question, language, timed.query, retriever, timed.hits, timed=timed)
+        context.missing_outlets = missing_outlets(query, retriever)
         if timed.answer is None:
             if timed.query != query:
                 vectors = self._vectors(timed.query)
@@ -168,7 +176,7 @@ class ExtractiveAnswerer:
 
     def choose(self, context: Context) -> list[Candidate]:
         """The answer's sentences (empty: refuse), in order of probability."""
-        if not_a_question(context.question):
+        if context.refused_outright():
             return []
         chosen = self._pick(context.candidates, context.best, self.calibration.answer_threshold)
         if not chosen:
@@ -226,13 +234,29 @@ class ExtractiveAnswerer:
         else:
             chosen = self.choose(context)
             if not chosen:
-                return Answer(question=context.question, answer=refusal(context.language), refused=True)
+                message = refusal(context.language, context.missing_outlets)
+                return Answer(question=context.question, answer=message, refused=True)
             answer = answer_from(context, chosen)
             answer = timed.finish(answer) if timed is not None else answer
         lead = framing(context.language)
         if lead and not answer.refused:  # English quotes, introduced in the question's language
             answer = dataclasses.replace(answer, answer=f"{lead}\n{answer.answer}")
         return answer
+
+
+def missing_outlets(query: str, retriever) -> list[str]:
+    """The outlets ``query`` attributes a report to ("a Bloomberg article") that no indexed article
+    is from, nor mentions: nothing could be quoted from them."""
+    metadata = getattr(retriever, "metadata_index", None)
+    if metadata is None:
+        return []
+    missing = []
+    for name in metadata.unknown_outlets(query):
+        phrase = re.sub(r"^the\s+", "", name, flags=re.I)
+        # An article that cites the outlet ("Bloomberg reported …") can still answer.
+        if not any(phrase in hit.node.get_content() for hit in retriever.search(phrase, top_k=5)):
+            missing.append(name)
+    return missing
 
 
 def answer_from(context: Context, chosen: list[Candidate]) -> Answer:

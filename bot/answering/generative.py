@@ -36,7 +36,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
-from bot.answering.asks import not_a_question
 from bot.answering.backends import Backend, ModelBusyError
 from bot.answering.extractive import AnswerConfig, ExtractiveAnswerer, top_sentences
 from bot.answering.model import (
@@ -113,7 +112,7 @@ class GenerativeAnswerer(ExtractiveAnswerer):
         time_refusal = context.timed is not None and context.timed.answer is not None and fallback.refused
         if (
             context.best >= self.calibration.llm_threshold
-            and not not_a_question(context.question)
+            and not context.refused_outright()
             and not time_refusal
         ):
             pinned = [] if fallback.refused else fallback.citations

@@ -45,7 +45,18 @@ def detect_language(text: str) -> str:
     return "uk" if uk > ru else "ru"
 
 
-def refusal(language: str) -> str:
+# Outlets are recognised in English questions only ("a Bloomberg article"), so the message is English.
+MISSING_OUTLETS = "None of the indexed articles is from {names}, so there is no report of theirs to quote."
+
+
+def refusal(language: str, missing_outlets: list[str] | None = None) -> str:
+    if missing_outlets:
+        names = (
+            missing_outlets[0]
+            if len(missing_outlets) == 1
+            else ", ".join(missing_outlets[:-1]) + " or " + missing_outlets[-1]
+        )
+        return MISSING_OUTLETS.format(names=names)
     return REFUSALS.get(language, REFUSALS["en"])
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering.asks import not_a_question
 from bot.answering.extractive import ExtractiveAnswerer
 from bot.answering.scoring import (
     CALIBRATION_PATH,
@@ -90,7 +89,7 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
                 q.id,
                 f"{name}:{group[0]}" if group and not name.startswith("seed") else f"{name}:{q.id}",
                 q.answerable,
-                not_a_question(context.question),
+                context.refused_outright(),
                 x,
                 gold,
                 detail,
