@@ -187,7 +187,7 @@ def test_discord_is_imported_only_by_the_app_package(project):
 def test_shipped_code_never_imports_the_test_suite(project):
     # The installed entry point (negotiations-bot) cannot see tests/: a bench phase that imported
     # a test helper failed only there.
-    modules, _, raw = project
+    _, _, raw = project
     found = [
         f"{name}:{line} imports {imported}"
         for name, imported, line in raw

@@ -14,10 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.tools.pgtemp import TempPostgres, find_bin_dir
 from index.library import Library, LibraryConfig
 from index.pg import DatabaseUnavailable, migrate
 from index.pgstore import INDEX_MIGRATIONS, PgStorage
-from bot.tools.pgtemp import TempPostgres, find_bin_dir
 from tests.index.store_support import HashEmbed, article_text, write_corpus
 
 
