@@ -28,6 +28,8 @@ from index.sentences import SentenceIndex
 
 __all__ = ["DIM", "FORMAT_VERSION", "MODEL_ID", "IndexCorruptError", "IndexVersion"]
 
+SENTENCE_BLOCK = 4096  # chunks whose sentence vectors are scored at once (~30 k sentences, ~45 MB)
+
 
 class IndexVersion:
     """A version: ``manifest`` (segments, deleted articles, model, chunking, counts) and the loaded
@@ -176,10 +178,13 @@ class IndexVersion:
             vectors = segment.arrays["sentence_vectors"]
             if not len(vectors) or not segment.n_chunks:
                 continue
-            scores = vectors.astype("float32") @ q
-            out[offset : offset + segment.n_chunks] = np.maximum.reduceat(
-                scores, segment.sentence_starts[:-1]
-            )
+            starts = segment.sentence_starts
+            # In blocks of chunks: a float32 copy of every sentence vector at once would be the
+            # serving process's largest allocation (~1 GB at 100k chunks).
+            for c0 in range(0, segment.n_chunks, SENTENCE_BLOCK):
+                c1 = min(c0 + SENTENCE_BLOCK, segment.n_chunks)
+                scores = vectors[starts[c0] : starts[c1]].astype("float32") @ q
+                out[offset + c0 : offset + c1] = np.maximum.reduceat(scores, starts[c0:c1] - starts[c0])
         return self.gather(out)
 
     @functools.cached_property

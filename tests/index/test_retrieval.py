@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from llama_index.core.schema import QueryBundle, TextNode
 
+from index import versions
 from index.library import Library, LibraryConfig
 from index.query import MetadataIndex, mentioned_dates, question_clauses
 from index.retrieval import HybridRetriever, RetrievalConfig, _scale_head, select_diverse
@@ -229,3 +230,18 @@ def test_the_sentence_postings_are_part_of_the_segment_and_a_reload_ranks_the_sa
     assert [h.node.node_id for h in reloaded.search(question)] == [
         h.node.node_id for h in twin_library.search(question)
     ]
+
+
+def test_each_chunk_scores_its_best_sentence_vector_in_blocks_of_any_size(twin_library, monkeypatch):
+    # The multilingual scan goes through the sentence vectors in blocks of chunks (memory): any
+    # block size gives each chunk the max over its own sentences, as a whole-array scan would.
+    version = twin_library.version
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal(version.segments[0].arrays["sentence_vectors"].shape[1]).astype("float32")
+    expected = [
+        float((version.sentence_vectors(row).astype("float32") @ query).max())
+        for row in range(version.n_chunks)
+    ]
+    for block in (1, 2, 10_000):
+        monkeypatch.setattr(versions, "SENTENCE_BLOCK", block)
+        assert np.allclose(version.best_sentence_scores(query)[: version.n_chunks], expected, atol=1e-4)

@@ -380,7 +380,9 @@ def _loop_section(results: dict) -> list[str]:
         "## Event loop under concurrent questions",
         "",
         "In each serving subprocess: an asyncio loop with a monitor task that sleeps 10 ms and records how late it wakes, "
-        "while all the questions go through `AnswerService.ask` at once (the bot's path: a thread pool off the loop). "
+        "while all the questions go through `AnswerService.ask` at once (the bot's path: a thread pool off the loop), "
+        "every one admitted (the bot's default queue, 4 running + 16 waiting, would answer the rest of a burst of 50 "
+        'with "busy" at once). '
         "Idle max lag is the same monitor for 0.5 s before the burst (the machine's noise floor).",
         "",
         "| index | chunks | concurrent questions | answered | seconds | answers/s | max lag ms | p99 lag ms | idle max lag ms | target |",
