@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.answering.asks import asked_detail, has_detail, not_a_question
+from bot.answering.asks import Detail, actors, asked_detail, has_detail, not_a_question
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
@@ -158,8 +158,9 @@ class ExtractiveAnswerer:
             query, language, hits, retriever, vectors[0], vectors[1:], self.calibration
         )
         detail = asked_detail(question)
+        names = actors(c.text for c in candidates) if detail is Detail.PERSON else frozenset()
         for cand in candidates:
-            cand.has_detail = has_detail(cand.text, detail, question)
+            cand.has_detail = has_detail(cand.text, detail, question, names)
         return candidates
 
     def support(self, question: str, query: str, hits: list[Hit], retriever, language: str = "en") -> Support:

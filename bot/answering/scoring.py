@@ -116,8 +116,8 @@ def question_features(p: np.ndarray, detail: np.ndarray, x: np.ndarray) -> np.nd
     values = {
         "best": p[best],
         "lead": p[best] - (p[order[1]] if len(order) > 1 else 0.0),
-        "best_sem": x[usable, col["sem"]].max(),
-        "best_weight": x[best, col["weight"]],
+        "best_sem": x[:, col["sem"]].max(),
+        "best_weight": x[:, col["weight"]].max(),
         "unseen": x[best, col["unseen"]],
         "corpus": x[best, col["corpus"]],
         "english": x[best, col["english"]],

@@ -1,0 +1,43 @@
+"""What a question asks for and whether a sentence holds it (bot/answering/asks.py): "who" is
+answered by a name the articles show acting, not by any capitalised word."""
+
+from __future__ import annotations
+
+from bot.answering.asks import Detail, actors, asked_detail, has_detail
+
+LEAD = (
+    "OSLO (Pinewood Times) - Russian and Ukrainian teams agreed in Oslo on Thursday to reinstate the "
+    "safety zone around the Zaporizhzhia nuclear plant."
+)
+NAMED = "Marta Lysenko, Ukraine's lead negotiator, said the wider zone moves the guns back."
+LATER = "Lysenko's deputy stayed in Kyiv."
+SPOKE = "The Kremlin stated that the talks would go on."
+
+
+def test_names_written_in_full_or_acting_are_learned_and_datelines_and_nationalities_are_not():
+    found = actors([LEAD, NAMED, SPOKE])
+    assert {"marta", "lysenko", "kremlin"} <= found
+    assert not found & {"oslo", "pinewood", "times", "russian", "ukrainian", "zaporizhzhia", "thursday"}
+    # Places written in full are not people: "the Black Sea", "in New York".
+    assert not actors(["Ships crossed the Black Sea and docked in New York."]) & {
+        "black",
+        "sea",
+        "new",
+        "york",
+    }
+
+
+def test_a_wire_lead_does_not_answer_who_but_the_sentence_naming_the_person_does():
+    question = "Who speaks for Ukraine at the nuclear safety talks?"
+    assert asked_detail(question) is Detail.PERSON
+    known = actors([LEAD, NAMED, LATER])
+    assert not has_detail(LEAD, Detail.PERSON, question, known)
+    assert has_detail(NAMED, Detail.PERSON, question, known)
+    assert has_detail(LATER, Detail.PERSON, question, known)  # the surname alone, once learned
+    # Without names learned from the articles, any capitalised name the question lacks counts.
+    assert has_detail(LEAD, Detail.PERSON, question)
+
+
+def test_a_name_the_question_already_gives_is_not_the_answer():
+    known = actors([NAMED])
+    assert not has_detail(NAMED, Detail.PERSON, "Who did Marta Lysenko meet?", known)
