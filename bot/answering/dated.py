@@ -1,8 +1,8 @@
 """Date-aware answers: the hits an answer is composed from, chosen by what the question says about
 time (``when.read_when``) and the articles' ``Published:`` dates, and the answer's date lead.
 
-- **recency** ("latest", "now", "still"): among the articles that answer about as well as the best
-  one (a relevance margin, not a sort that ignores relevance), the newest wins; undated articles
+- **recency** ("latest", "now", "still"): among the articles that answer (the fitted thresholds of
+  bot/answering/scoring.py, not a sort that ignores relevance), the newest wins; undated articles
   rank as undated (oldest), never as newest. The answer leads with the report's date and, where an
   older article answered differently, adds that earlier state with its date;
 - **a period** ("in April 2025", "last week"): the articles published in it; a period the corpus
@@ -28,7 +28,6 @@ from index.chunking import node_sentences
 from index.retrieval import Hit
 
 POOL = 30  # candidates retrieved for a time question before reweighting
-RECENCY_MARGIN = 0.7  # an article answers "about as well" at this share of the best article's score
 CHANGE_MARGIN = 0.5  # a line of a change-over-time list: this share of the best article's score
 MAX_TIMELINE = 6
 EARLIER_STATE = True  # a recency answer also gives the earlier state (one line, with its date)
@@ -197,16 +196,16 @@ def _sentences(support) -> list:
     return support.chosen or support.relaxed
 
 
-def _newest(answerer, articles: list[_Article], margin: float, today: dt.date) -> list[_Article]:
-    """The articles that answer about as well as the best one (``margin`` of its probability), newest
-    first; undated ones last; none published after ``today`` (TODAY set in the past) unless only
-    those answer. Empty when no article answers."""
+def _newest(answerer, articles: list[_Article], today: dt.date) -> list[_Article]:
+    """When at least one article answers (at the answer threshold), every article that answers at
+    the lower threshold a model would be given the sources at, newest first; undated ones last;
+    none published after ``today`` (TODAY set in the past) unless only those answer. Both
+    thresholds are the fitted ones: a newer report that answers in fewer of the question's words
+    ("Marta Lysenko, Ukraine's lead negotiator, said …") still supersedes an older, wordier one."""
     articles = [a for a in articles if a.day is None or a.day <= today] or articles
-    answering = [a for a in articles if _answers(answerer, a.support)]
-    if not answering:
+    if not any(_answers(answerer, a.support) for a in articles):
         return []
-    best = max(a.quality for a in answering)
-    close = [a for a in articles if a.quality >= margin * best and _answers(answerer, a.support, True)]
+    close = [a for a in articles if _answers(answerer, a.support, True)]
     return sorted(close, key=lambda a: (a.day is not None, a.day or dt.date.min, a.quality), reverse=True)
 
 
@@ -301,7 +300,7 @@ def arrange(
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
     if when.recency:
         articles = _articles(answerer, question, terms, hits, retriever, language)
-        ranked = _newest(answerer, articles, RECENCY_MARGIN, today)
+        ranked = _newest(answerer, articles, today)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
             older = [
