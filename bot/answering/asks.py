@@ -120,18 +120,23 @@ def _words(sentence: str) -> list[str]:
 
 
 def actors(sentences) -> frozenset[str]:
-    """The names ``sentences`` show as people or bodies that act (keys: lower case, no 's)."""
+    """The names ``sentences`` show as people or bodies that act (keys: lower case, no 's). A
+    sentence's first word is capitalised by grammar ("Negotiators signed …", "Russian President
+    Vladimir Putin …"): it counts only if it is also written capitalised inside a sentence."""
+    split = [_words(sentence) for sentence in sentences]
+    inside = {_name_key(w) for words in split for w in words[1:] if w[0].isupper()}
     found: set[str] = set()
-    for sentence in sentences:
-        words = _words(sentence)
-        for before, word, after in zip([""] + words, words, words[1:]):
-            if not word[0].isupper() or len(_name_key(word)) < 2 or _name_key(word) in _NOT_NAMES:
+    for words in split:
+        for i, (before, word, after) in enumerate(zip([""] + words, words, words[1:])):
+            key = _name_key(word)
+            if not word[0].isupper() or len(key) < 2 or key in _NOT_NAMES:
                 continue
+            named = i > 0 or key in inside
             if after[0].isupper() and len(_name_key(after)) > 1 and _name_key(after) not in _NOT_NAMES:
                 if before.lower() not in _PLACE_BEFORE:  # not "the Black Sea", "in New York"
-                    found |= {_name_key(word), _name_key(after)}  # a name in full
-            elif after.lower() in _ACTING:
-                found.add(_name_key(word))
+                    found |= {_name_key(after), key} if named else {_name_key(after)}  # a name in full
+            elif after.lower() in _ACTING and named:
+                found.add(key)
     return frozenset(found)
 
 
