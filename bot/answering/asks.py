@@ -148,10 +148,6 @@ def has_detail(
     one of ``known_actors`` when there are any)."""
     if detail is None:
         return True
-    if detail is Detail.PERSON and known_actors:
-        asked = {w.lower() for w in re.findall(r"\w+", question)}
-        keys = {_name_key(w) for w in _words(sentence) if w[0].isupper()}
-        return bool((keys & known_actors) - asked)
     if detail is Detail.DATE:
         return bool(_DATE.search(sentence))
     if detail is Detail.TIME:
@@ -159,6 +155,9 @@ def has_detail(
     if detail is Detail.NUMBER:
         return bool(_NUMBER.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
+    if detail is Detail.PERSON and known_actors:
+        keys = {_name_key(w) for w in _words(sentence) if w[0].isupper()}
+        return bool((keys & known_actors) - asked)
     # Days and months are capitalised but name no one and no place.
     names = [m.group(0) for m in _NAME.finditer(sentence.strip()) if m.group(0).lower() not in _DATE_WORDS]
     return any(name.lower() not in asked for name in names)
