@@ -19,12 +19,19 @@ class Detail(enum.Enum):
     PERSON = "person"
 
 
+# "what's the exact city", "which specific day", "what was the number": the words people put
+# between the question word and the thing asked for.
+_FILLER = (
+    r"(?:['’]s|\s+is|\s+was|\s+are|\s+were)?(?:\s+(?:the|a|an))?"
+    r"(?:\s+(?:exact|specific|precise|actual|particular|real|same))?\s+"
+)
+
 # Checked in this order: "how many days" asks for a number, "what date" for a date.
 _ASKS: list[tuple[Detail, re.Pattern]] = [
     (
         Detail.NUMBER,
         re.compile(
-            r"\bhow (many|much|long|big|large)\b|\bwhat (number|percentage|share|amount)\b|\bhow many\b"
+            rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount)\b|\bhow many\b"
             r"|\bсколько\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
             re.I,
         ),
@@ -32,7 +39,7 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
     (
         Detail.DATE,
         re.compile(
-            r"\bwhat (date|day|year|month)\b|\bwhich (date|day|year|month)\b|\bкакого числа\b"
+            rf"\b(what|which){_FILLER}(date|day|year|month)\b|\bкакого числа\b"
             r"|\bякого числа\b|\bв какой день\b|\bв який день\b|\bв каком году\b|\bв якому році\b"
             r"|\bкакая дата\b|\bяка дата\b",
             re.I,
@@ -46,7 +53,7 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.PLACE,
         re.compile(
             r"^\s*where\b|\bwhere (did|was|were|will|is|are|does|do|would)\b"
-            r"|\b(which|what) (city|country|town|venue|place|location|capital)\b|\bгде\b|\bде\b"
+            rf"|\b(which|what){_FILLER}(city|country|town|venue|place|location|capital)\b|\bгде\b|\bде\b"
             r"|\bкуда\b|\bкуди\b|\bв каком (городе|месте)\b|\bв якому (місті|місці)\b",
             re.I,
         ),

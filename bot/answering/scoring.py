@@ -83,6 +83,9 @@ class Logistic:
         return cls(tuple(data["weights"]), data["bias"], tuple(data["means"]), tuple(data["scales"]))
 
 
+NEVER = 1.01  # a threshold no probability reaches
+
+
 @dataclass(frozen=True)
 class Calibration:
     sentence: Logistic  # P(this sentence answers the question), over FEATURES
@@ -91,6 +94,9 @@ class Calibration:
     extra_threshold: float  # further sentences' own probability must reach it
     llm_threshold: float  # a model is given the sources when the question model reaches it
     part_z: float = 2.0  # a part's own sentence stands out by this many deviations of its similarity
+    # A further sentence of an article already quoted must reach it (above 1: never): two
+    # sentences of one report that each answer part of the question ("upbeat" and "cautious").
+    same_article_threshold: float = NEVER
     fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
 
     def answerable(self, candidates: list) -> float:
@@ -144,7 +150,8 @@ def select(
     3. for a question in several parts, each part's most similar sentence, if its similarity to
        the part stands out from the other candidates' by ``part_z`` standard deviations;
     4. then sentences from articles not cited yet that reach ``extra_threshold`` (one fact told
-       by two articles, a comparison across outlets)."""
+       by two articles, a comparison across outlets), and sentences of an article already cited
+       that reach ``same_article_threshold`` (a question whose parts one report answers)."""
     order = [int(i) for i in np.argsort(-p, kind="stable") if detail[i]]
     if not order or answerable < threshold:
         return []
@@ -165,9 +172,10 @@ def select(
             if (sims[top] - float(sims.mean())) / spread >= cal.part_z:
                 add(order[top])
     for i in order[1:]:
-        if p[i] < cal.extra_threshold:
+        if p[i] < min(cal.extra_threshold, cal.same_article_threshold):
             break
-        if docs[i] not in {docs[k] for k in chosen}:
+        cited = docs[i] in {docs[k] for k in chosen}
+        if p[i] >= (cal.same_article_threshold if cited else cal.extra_threshold):
             add(i)
     return chosen
 
@@ -186,6 +194,7 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
         data["extra_threshold"],
         data["llm_threshold"],
         data.get("part_z", 2.0),
+        data.get("same_article_threshold", NEVER),
         data.get("fitted") or {},
     )
 

@@ -28,6 +28,7 @@ from bot.answering.extractive import ExtractiveAnswerer
 from bot.answering.scoring import (
     CALIBRATION_PATH,
     FEATURES,
+    NEVER,
     QUESTION_FEATURES,
     Calibration,
     Logistic,
@@ -203,7 +204,16 @@ def fit(cases: list[Case]) -> Calibration:
                 if value > best[0] + 1e-9:
                     best = (value, t, t2, z)
     _, t, t2, z = best
-    return Calibration(sentence, question, t, t2, min(llm, t), z)
+    # Then a further sentence of the same article, with the other choices held (one more pass,
+    # not the whole grid again: it only adds sentences to answers the rest already chose).
+    best_same = (best[0], t2, NEVER)
+    for same in (0.8, 0.85, 0.9, 0.95, 0.98):
+        for t2_ in grid[::3]:
+            value = objective(Calibration(sentence, question, t, t2_, min(llm, t), z, same), cases, probs)
+            if value > best_same[0] + 1e-9:
+                best_same = (value, t2_, same)
+    _, t2, same = best_same
+    return Calibration(sentence, question, t, t2, min(llm, t), z, same)
 
 
 def report(cases: list[Case], predicted: dict[str, dict]) -> dict:
@@ -281,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "extra_threshold": cal.extra_threshold,
         "llm_threshold": cal.llm_threshold,
         "part_z": cal.part_z,
+        "same_article_threshold": cal.same_article_threshold,
         "fitted": {
             "sets": {name: questions for name, _, questions in args.set},
             "questions": len(cases),

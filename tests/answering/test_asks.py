@@ -44,3 +44,19 @@ def test_a_wire_lead_does_not_answer_who_but_the_sentence_naming_the_person_does
 def test_a_name_the_question_already_gives_is_not_the_answer():
     known = actors([NAMED])
     assert not has_detail(NAMED, Detail.PERSON, "Who did Marta Lysenko meet?", known)
+
+
+def test_the_asked_detail_is_read_through_the_words_people_put_before_it():
+    # "what's the exact city" asks for a place as much as "which city" does (the old patterns
+    # wanted the two words side by side, so the question asked for nothing in particular and
+    # "Talks will begin in the Middle East" answered it).
+    assert asked_detail("what's the exact city in the middle east where they'll meet?") is Detail.PLACE
+    assert asked_detail("Which specific country hosts the talks?") is Detail.PLACE
+    assert asked_detail("What is the date of the next round?") is Detail.DATE
+    assert asked_detail("what was the number of inspectors on site") is Detail.NUMBER
+    assert asked_detail("What did the city council say?") is None
+    question = "what's the exact city in the middle east where they'll meet?"
+    assert not has_detail(
+        "Talks will begin immediately in the Middle East.", asked_detail(question), question
+    )
+    assert has_detail("Talks will begin in Riyadh.", asked_detail(question), question)

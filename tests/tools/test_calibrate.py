@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from bot.answering.scoring import FEATURES, load_calibration
+from bot.answering.scoring import FEATURES, NEVER, load_calibration, select
 from bot.tools.calibrate import Case, cross_validate, fit, outcome, probabilities
 
 
@@ -50,3 +51,28 @@ def test_a_calibration_fitted_on_other_features_is_refused(tmp_path):
     path.write_text(json.dumps(data), "utf-8")
     with pytest.raises(ValueError, match="fitted on features"):
         load_calibration(path)
+
+
+def _two_part_case(i: int, rng) -> Case:
+    """An answerable question that two sentences of one article answer together."""
+    case = _case(i, True, rng)
+    case.x[1, 0] += 3.0
+    case.gold[1] = True
+    case.gold_groups = [{0}, {1}]
+    case.docs = ["article"] * 10
+    return case
+
+
+def test_a_second_sentence_of_the_same_article_is_quoted_when_the_data_ask_for_it():
+    rng = np.random.default_rng(1)
+    cases = [_two_part_case(i, rng) if i % 3 == 1 else _case(i, i % 3 != 0, rng) for i in range(90)]
+    cal = fit(cases)
+    assert cal.same_article_threshold < NEVER
+    two_part = [c for c in cases if len(c.gold_groups) == 2]
+    assert all(outcome(cal, c, probabilities(cal, c))["all_gold"] for c in two_part)
+    # Only a further sentence reaching the threshold is added, and never at NEVER.
+    p, q = probabilities(cal, two_part[0])
+    parts, docs = np.zeros((10, 0)), two_part[0].docs
+    assert len(select(p, np.ones(10, bool), docs, parts, q, cal.answer_threshold, cal)) == 2
+    never = dataclasses.replace(cal, same_article_threshold=NEVER)
+    assert select(p, np.ones(10, bool), docs, parts, q, cal.answer_threshold, never) == [int(np.argmax(p))]
