@@ -106,6 +106,23 @@ def map_segment(segment_id: str, meta: dict, file: BinaryIO) -> Segment:
     return _segment(segment_id, meta, split, kept, strings)
 
 
+def release(array: np.ndarray) -> None:
+    """Unmap from this process the pages of ``array`` if it is a view on a mapped file (they stay
+    in the page cache: touching them again maps them back without reading the disk), so that a
+    scan of a large, seldom used mapped array does not leave all of it counted in the process's
+    resident memory. Nothing for an array in memory."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    mapping = base.obj if isinstance(base, memoryview) else base
+    if not isinstance(mapping, mmap.mmap) or not array.nbytes or not array.flags.c_contiguous:
+        return
+    start = array.ctypes.data - np.frombuffer(mapping, dtype=np.uint8, count=1).ctypes.data
+    stop = min(start + array.nbytes, len(mapping))
+    start -= start % mmap.PAGESIZE  # madvise takes whole pages; any page of the file is safe to drop
+    mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
+
+
 def _segment(segment_id: str, meta: dict, split: int, kept, strings: bytearray) -> Segment:
     """The segment whose numeric arrays (the bytes before ``split``) are views on ``kept``, without
     copies, and whose chunks' strings are in ``strings`` (made nodes, then dropped)."""

@@ -1,7 +1,8 @@
 """The files store's segments, mapped: a loaded segment's arrays are read-only views on a mapping
 of its arrays.bin (not copies in the process's memory), equal to what reading the same bytes into
 memory gives (PostgreSQL's way), still valid once the file is removed, and a damaged or resized
-file is refused with the same error as before, whatever the block size the checksum streams in.
+file is refused with the same error as before, whatever the block size the checksum streams in;
+pages let go after a scan (``release``) read back the same.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from index import filestore, segment_io
 from index.filestore import FileStorage
-from index.segment_io import map_segment, read_segment
+from index.segment_io import map_segment, read_segment, release
 from index.versions import IndexCorruptError
 from tests.index.store_support import segment_dirs
 
@@ -117,3 +118,20 @@ def test_a_damaged_or_resized_arrays_file_is_refused(live, monkeypatch, damage, 
     meta = json.loads((path / "segment.json").read_bytes())
     with open(path / "arrays.bin", "rb") as f, pytest.raises(IndexCorruptError, match=DAMAGED):
         map_segment(path.name, meta, f)
+
+
+def test_released_pages_read_back_the_same(live):
+    version = _load(live)
+    segment = version.segments[-1]
+    vectors = segment.arrays["sentence_vectors"]
+    before = vectors.copy()
+    release(vectors[1:])  # not page-aligned: whole pages around it
+    release(segment.vectors)
+    assert np.array_equal(vectors, before)
+    in_memory = np.array(before)
+    release(in_memory)  # nothing to let go
+    assert np.array_equal(in_memory, before)
+    query = np.ones(before.shape[1], dtype=np.float32) / before.shape[1] ** 0.5
+    assert np.array_equal(version.best_sentence_scores(query), version.best_sentence_scores(query))
+    rows = version.sentence_vectors(0)
+    assert not rows.flags.writeable and np.array_equal(rows, segment.chunk_sentence_vectors(0))
