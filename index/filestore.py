@@ -42,7 +42,7 @@ from pathlib import Path
 from index.files import fsync_dir, write_atomic
 from index.legacy import legacy_vectors
 from index.lock import LOCK_NAME, BuildLock, BuildStatus, read_status
-from index.segment_io import read_segment, segment_bytes
+from index.segment_io import map_segment, segment_bytes
 from index.segments import FORMAT_VERSION, IndexCorruptError, Segment, valid_segment_id
 from index.versions import IndexVersion
 
@@ -227,7 +227,7 @@ class FileStorage:
             if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
                 raise IndexCorruptError(f"segment {entry['id']}: segment.json is damaged (checksum differs)")
             with open(path / "arrays.bin", "rb") as f:
-                segment = read_segment(entry["id"], json.loads(raw), f.readinto)
+                segment = map_segment(entry["id"], json.loads(raw), f)  # the mapping outlives f
             segment.file_signature = _signature(path)
         except OSError as exc:
             raise IndexCorruptError(f"segment {entry.get('id')} unreadable ({exc})") from exc

@@ -23,6 +23,7 @@ from llama_index.core.schema import TextNode
 
 from index.bm25 import Part, SegmentedBM25
 from index.query import MetadataIndex
+from index.segment_io import release
 from index.segments import DIM, FORMAT_VERSION, MODEL_ID, IndexCorruptError, Segment
 from index.sentences import SentenceIndex
 
@@ -167,7 +168,14 @@ class IndexVersion:
     def sentence_vectors(self, row: int) -> np.ndarray:
         """The multilingual sentence vectors of live chunk ``row`` (float16, one per sentence)."""
         segment, local = self.locate([row])
-        return self.segments[int(segment[0])].chunk_sentence_vectors(int(local[0]))
+        vectors = self.segments[int(segment[0])].chunk_sentence_vectors(int(local[0]))
+        # A copy (a few KB), and the mapped pages let go: every answer reads those of a few chunks
+        # spread over the whole array, and each read maps 64 KB around it (fault-around), which
+        # would otherwise add up to most of the array staying resident.
+        out = vectors.copy()
+        release(vectors)
+        out.flags.writeable = False
+        return out
 
     def best_sentence_scores(self, query: np.ndarray) -> np.ndarray:
         """Each live chunk's best sentence cosine with a multilingual query vector (what a question
@@ -183,7 +191,11 @@ class IndexVersion:
             # serving process's largest allocation (~1 GB at 100k chunks).
             for c0 in range(0, segment.n_chunks, SENTENCE_BLOCK):
                 c1 = min(c0 + SENTENCE_BLOCK, segment.n_chunks)
-                scores = vectors[starts[c0] : starts[c1]].astype("float32") @ q
+                block = vectors[starts[c0] : starts[c1]]
+                scores = block.astype("float32") @ q
+                # Mapped (files store): unmapped again once scored, or all of them (~0.47 GB at
+                # 100k chunks) would stay in the process's resident memory after one such question.
+                release(block)
                 out[offset + c0 : offset + c1] = np.maximum.reduceat(scores, starts[c0:c1] - starts[c0])
         return self.gather(out)
 
