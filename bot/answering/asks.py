@@ -147,6 +147,55 @@ def actors(sentences) -> frozenset[str]:
     return frozenset(found)
 
 
+# "What did Zelensky say about …", "how did China react": the question names whose words or
+# deeds it asks for, and a sentence that does not name them cannot be their answer however close
+# its topic ("The White House confirmed …" is not what Zelensky said).
+_SPEAKER = re.compile(
+    r"\b(?:what|how)\s+(?:did|does|do|has|have|had|is|was|were|are|will|would)\s+"
+    r"(?P<who>(?:[\w’'.-]+\s+){0,3}?[\w’'.-]+?)(?:['’]s)?\s+(?:say|said|claim|think|propose|want|demand|tell|"
+    r"announce|reply|respond|react|argue|warn|suggest|offer|feel|believe|insist|make of|think of)\b",
+    re.I,
+)
+
+
+# The parties of these negotiations go by their capitals, seats and adjectives as often as by
+# name ("the Kremlin insists …" is what Russia wants): each of these names any of its group.
+_SAME_PARTY = [
+    frozenset("russia russian russians moscow kremlin".split()),
+    frozenset("ukraine ukrainian ukrainians kyiv kiev".split()),
+    frozenset("america american americans washington".split()),
+    frozenset("china chinese beijing".split()),
+    frozenset("europe european europeans brussels".split()),
+]
+
+
+def speakers(question: str, sentences) -> frozenset[str]:
+    """The names (keys as ``actors``) of whoever an English question asks the words or deeds of:
+    words it writes capitalised, or that ``sentences`` write capitalised inside a sentence (people
+    type "zelensky"). Empty when it names no one ("what did they say", "what did both sides want")."""
+    match = _SPEAKER.search(question)
+    if not match:
+        return frozenset()
+    inside = {_name_key(w) for sentence in sentences for w in _words(sentence)[1:] if w[0].isupper()}
+    found = set()
+    words = _WORD.findall(match.group("who"))
+    for i, word in enumerate(words):
+        key = _name_key(word)
+        if i < len(words) - 1 and key != word.lower():  # "Putin's envoy": the envoy speaks
+            continue
+        if len(key) > 1 and key not in _NOT_NAMES and (word[0].isupper() or key in inside):
+            found.add(key)
+    for party in _SAME_PARTY:
+        if found & party:
+            found |= party
+    return frozenset(found)
+
+
+def names_any(sentence: str, keys: frozenset[str]) -> bool:
+    """Whether ``sentence`` names one of ``keys`` (any case, "Zelensky's" too)."""
+    return any(_name_key(w) in keys for w in _words(sentence))
+
+
 def has_detail(
     sentence: str, detail: Detail | None, question: str = "", known_actors: frozenset[str] = frozenset()
 ) -> bool:

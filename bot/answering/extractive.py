@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.answering.asks import Detail, actors, asked_detail, has_detail, not_a_question
+from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, not_a_question, speakers
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
@@ -159,8 +159,15 @@ class ExtractiveAnswerer:
         )
         detail = asked_detail(question)
         names = actors(c.text for c in candidates) if detail is Detail.PERSON else frozenset()
+        # Whoever the question asks the words of, outlets aside ("what did The Verge say" asks
+        # what its article says).
+        metadata = getattr(retriever, "metadata_index", None)
+        asked = metadata.without_mentions(question) if metadata is not None else question
+        who = speakers(asked, (c.text for c in candidates)) if language == "en" else frozenset()
         for cand in candidates:
-            cand.has_detail = has_detail(cand.text, detail, question, names)
+            cand.has_detail = has_detail(cand.text, detail, question, names) and (
+                not who or names_any(cand.text, who)
+            )
         return candidates
 
     def support(self, question: str, query: str, hits: list[Hit], retriever, language: str = "en") -> Support:

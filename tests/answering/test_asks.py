@@ -3,7 +3,7 @@ answered by a name the articles show acting, not by any capitalised word."""
 
 from __future__ import annotations
 
-from bot.answering.asks import Detail, actors, asked_detail, has_detail
+from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, speakers
 
 LEAD = (
     "OSLO (Pinewood Times) - Russian and Ukrainian teams agreed in Oslo on Thursday to reinstate the "
@@ -60,3 +60,29 @@ def test_the_asked_detail_is_read_through_the_words_people_put_before_it():
         "Talks will begin immediately in the Middle East.", asked_detail(question), question
     )
     assert has_detail("Talks will begin in Riyadh.", asked_detail(question), question)
+
+
+def test_a_question_about_someones_words_needs_a_sentence_naming_them():
+    sentences = [
+        "Tensions escalated after Trump met with Ukrainian President Volodymyr Zelensky.",
+        "The White House confirmed that both leaders decided to pause attacks on energy infrastructure.",
+    ]
+    # Written in lower case, the name is known from the articles' capitalised "Zelensky".
+    assert speakers("what did zelensky say about the energy truce?", sentences) == {"zelensky"}
+    assert not names_any(sentences[1], speakers("What did China say about the truce?", sentences))
+    assert names_any(sentences[0], speakers("How did Zelensky react?", sentences))
+    # No one named: "they", "both sides"; "Putin's envoy" is the envoy, not Putin.
+    assert not speakers("what did they say about it", sentences)
+    assert not speakers("What did both sides want?", sentences)
+    assert not speakers("what did Putin's envoy claim", sentences)
+    # A party of the talks is also named by its capital or seat.
+    kremlin = "The Kremlin insists that Ukraine must stop military mobilization."
+    assert names_any(kremlin, speakers("What does Russia want Kyiv to stop doing?", [kremlin]))
+
+
+def test_what_an_absent_speaker_said_is_refused_over_a_related_sentence(seed_answerer):
+    # The article is about the truce but quotes no Chinese official: its truce sentences are not
+    # what China said.
+    assert seed_answerer.ask("What did China say about the ceasefire?").refused
+    answer = seed_answerer.ask("What did Dmitriev say about the call?")
+    assert not answer.refused and "Dmitriev" in answer.citations[0].quote
