@@ -65,7 +65,7 @@ def format_categories(by_category: dict[str, dict]) -> list[str]:
         return []
     lines = [
         "answers by category (gold cited: every listed quote for 'change', else any one)",
-        f"  {'category':<22}{'n':>4}{'answerable refused':>21}{'refused of must-refuse':>25}{'gold cited':>12}",
+        f"  {'category':<22}{'n':>4}{'answerable refused':>21}{'refused of must-refuse':>25}{'gold cited':>16}",
     ]
 
     def cell(value, count):
@@ -74,6 +74,6 @@ def format_categories(by_category: dict[str, dict]) -> list[str]:
     for category, r in by_category.items():
         lines.append(
             f"  {category:<22}{r['n']:>4}{cell(r['answerable_refused'], r['n_answerable']):>21}"
-            f"{cell(r['must_refuse_refused'], r['n_must_refuse']):>25}{cell(r['gold_cited'], r['n_answerable']):>12}"
+            f"{cell(r['must_refuse_refused'], r['n_must_refuse']):>25}{cell(r['gold_cited'], r['n_answerable']):>16}"
         )
     return lines

@@ -53,3 +53,18 @@ def test_category_is_read_from_the_timeline_format_and_falls_back_to_the_questio
         {"query": "Q?", "answer": "x", "question_type": "inference_query", "evidence_list": [{"fact": "f"}]}
     )
     assert timeline.category == "refuse" and multihop.category == "inference_query"
+
+
+def test_the_category_table_keeps_its_columns_apart():
+    from bot.tools.eval_categories import format_categories
+
+    row = {
+        "n": 80,
+        "n_answerable": 80,
+        "n_must_refuse": 0,
+        "answerable_refused": 0.0,
+        "must_refuse_refused": None,
+        "gold_cited": 0.7375,
+    }
+    line = format_categories({"comparison": row})[-1]
+    assert "- " in line and line.endswith("0.74 (59/80)") and "-0.74" not in line
