@@ -65,21 +65,23 @@ def mentioned_dates(question: str) -> list[str]:
 Rows = tuple[int, np.ndarray]  # (offset, rows): rows of a segment, where it starts in a version
 
 
-def metadata_rows(nodes: list[TextNode]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The rows of ``nodes`` by outlet (``source``) and by publication day (``published``)."""
-    by_source: dict[str, list[int]] = {}
-    by_date: dict[str, list[int]] = {}
-    for i, node in enumerate(nodes):
-        source = (node.metadata.get("source") or "").strip()
+def metadata_rows(groups) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Rows by outlet (``source``) and by publication day (``published``), from (metadata, rows)
+    pairs: one per node, or one per article (its chunks share its metadata)."""
+    by_source: dict[str, list] = {}
+    by_date: dict[str, list] = {}
+    for metadata, rows in groups:
+        source = (metadata.get("source") or "").strip()
         if source:
-            by_source.setdefault(source, []).append(i)
-        published = (node.metadata.get("published") or "").strip()
+            by_source.setdefault(source, []).append(rows)
+        published = (metadata.get("published") or "").strip()
         if re.match(r"\d{4}-\d{2}-\d{2}", published):
-            by_date.setdefault(published[:10], []).append(i)
-    return (
-        {k: np.asarray(v, dtype=np.int64) for k, v in by_source.items()},
-        {k: np.asarray(v, dtype=np.int64) for k, v in by_date.items()},
-    )
+            by_date.setdefault(published[:10], []).append(rows)
+
+    def joined(found: dict[str, list]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([np.asarray(r, dtype=np.int64) for r in v]) for k, v in found.items()}
+
+    return joined(by_source), joined(by_date)
 
 
 def _source_variants(name: str) -> str:
@@ -103,7 +105,7 @@ class MetadataIndex:
     """
 
     def __init__(self, nodes: list[TextNode]):
-        by_source, by_date = metadata_rows(nodes)
+        by_source, by_date = metadata_rows((node.metadata, [i]) for i, node in enumerate(nodes))
         self._index(
             {k: [(0, v)] for k, v in by_source.items()}, {k: [(0, v)] for k, v in by_date.items()}, len(nodes)
         )

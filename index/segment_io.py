@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from index.segments import NODE_ARRAYS, IndexCorruptError, Segment, node_arrays, nodes_from_arrays
+from index.segments import NODE_ARRAYS, IndexCorruptError, Segment, StoredNodes, node_arrays
 
 ALIGN = 64
 HASH_BLOCK = 1 << 20  # bytes of a mapped file hashed at a time
@@ -22,7 +22,7 @@ HASH_BLOCK = 1 << 20  # bytes of a mapped file hashed at a time
 
 def segment_bytes(segment: Segment) -> tuple[dict, Iterator[bytes | memoryview]]:
     """(layout, the bytes in pieces): write the pieces in order. The chunks' strings come last,
-    so that a reader can drop them once they are nodes (see ``read_segment``)."""
+    after the arrays the scoring reads."""
     arrays = segment.arrays | node_arrays(segment.nodes)
     order = sorted(arrays, key=lambda name: (name in NODE_ARRAYS, name))
     layout = {}
@@ -47,7 +47,7 @@ def segment_bytes(segment: Segment) -> tuple[dict, Iterator[bytes | memoryview]]
 
 
 def _split(layout: dict, size: int) -> int:
-    """Where the chunks' strings begin (the arrays before them are kept; the strings are dropped)."""
+    """Where the chunks' strings begin (the numeric arrays come before them)."""
     split = min((spec["offset"] for name, spec in layout.items() if name in NODE_ARRAYS), default=None)
     return size if split is None else split
 
@@ -59,8 +59,8 @@ def _damaged(segment_id: str) -> IndexCorruptError:
 def read_segment(segment_id: str, meta: dict, read_into: Callable[[bytearray], int]) -> Segment:
     """A segment from its meta (with ``arrays``, the layout, and ``file``, the size and sha256 of
     the bytes) and ``read_into(buffer)``, which fills the buffer with the next bytes and returns
-    how many it read. Two buffers: the arrays, kept and viewed without copies, then the chunks'
-    strings, dropped once they are nodes. IndexCorruptError if anything disagrees. (For bytes
+    how many it read. Two buffers: the arrays, then the chunks' strings, both viewed without
+    copies. IndexCorruptError if anything disagrees. (For bytes
     that cannot be mapped — PostgreSQL's; a file is mapped by ``map_segment``.)"""
     layout, expected = meta["arrays"], meta["file"]
     size = expected["size"]
@@ -75,35 +75,33 @@ def read_segment(segment_id: str, meta: dict, read_into: Callable[[bytearray], i
 
 
 def map_segment(segment_id: str, meta: dict, file: BinaryIO) -> Segment:
-    """A segment from its meta (as ``read_segment``) and its open bytes file, whose arrays are
-    views on a read-only mapping of the file (the page cache's pages: nothing of them in the
-    process's own memory, and only those touched are resident). The whole file is checked first
-    by streaming it through one small buffer; the chunks' strings are read into memory (dropped
-    once they are nodes). The file must never change in place (segments are immutable: a new
-    version writes new files; a removed file stays valid while mapped). IndexCorruptError if
-    anything disagrees."""
+    """A segment from its meta (as ``read_segment``) and its open bytes file, whose arrays — the
+    chunks' strings too, which its nodes are made from when asked for — are views on a read-only
+    mapping of the file (the page cache's pages: nothing of them in the process's own memory, and
+    only those touched are resident). The whole file is checked first by streaming it through one
+    small buffer. The file must never change in place (segments are immutable: a new version
+    writes new files; a removed file stays valid while mapped). IndexCorruptError if anything
+    disagrees."""
     layout, expected = meta["arrays"], meta["file"]
     size = expected["size"]
     split = _split(layout, size)
     if os.fstat(file.fileno()).st_size != size:
         raise _damaged(segment_id)
     digest = hashlib.sha256()
-    block = memoryview(bytearray(min(HASH_BLOCK, split)))
+    block = memoryview(bytearray(max(1, min(HASH_BLOCK, size))))
     done = 0
-    while done < split:
-        n = file.readinto(block[: min(len(block), split - done)])
+    while done < size:
+        n = file.readinto(block[: min(len(block), size - done)])
         if not n:
             break
         digest.update(block[:n])
         done += n
-    strings = bytearray(size - split)
-    done += file.readinto(strings)
-    digest.update(strings)
     if done != size or digest.hexdigest() != expected["sha256"]:
         raise _damaged(segment_id)
-    # mmap cannot map 0 bytes (a length of 0 means the whole file).
-    kept = mmap.mmap(file.fileno(), split, access=mmap.ACCESS_READ) if split else b""
-    return _segment(segment_id, meta, split, kept, strings)
+    if not size:  # mmap cannot map 0 bytes (a length of 0 means the whole file)
+        return _segment(segment_id, meta, split, b"", b"")
+    mapping = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ)
+    return _segment(segment_id, meta, split, mapping, memoryview(mapping)[split:])
 
 
 def release(array: np.ndarray) -> None:
@@ -123,9 +121,10 @@ def release(array: np.ndarray) -> None:
     mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
 
-def _segment(segment_id: str, meta: dict, split: int, kept, strings: bytearray) -> Segment:
-    """The segment whose numeric arrays (the bytes before ``split``) are views on ``kept``, without
-    copies, and whose chunks' strings are in ``strings`` (made nodes, then dropped)."""
+def _segment(segment_id: str, meta: dict, split: int, kept, strings) -> Segment:
+    """The segment whose numeric arrays (the bytes before ``split``) are views on ``kept`` and whose
+    chunks' strings (the bytes from ``split``) are views on ``strings``, without copies; its nodes
+    are made from the strings when asked for (``StoredNodes``)."""
     meta = dict(meta)
     layout = meta.pop("arrays")
     del meta["file"]
@@ -139,7 +138,5 @@ def _segment(segment_id: str, meta: dict, split: int, kept, strings: bytearray) 
         array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(spec["shape"])
         array.flags.writeable = False
         arrays[name] = array
-    nodes = nodes_from_arrays(arrays, meta["articles"])
-    for name in NODE_ARRAYS:
-        del arrays[name]  # the nodes hold the strings now (and their buffer goes)
+    nodes = StoredNodes({name: arrays.pop(name) for name in NODE_ARRAYS}, meta["articles"])
     return Segment(segment_id, meta, nodes, arrays)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,35 +163,84 @@ def node_arrays(nodes: list[TextNode]) -> dict[str, np.ndarray]:
     return out
 
 
-def nodes_from_arrays(arrays: dict[str, np.ndarray], articles: dict[str, dict]) -> list[TextNode]:
-    """The chunk nodes of a stored segment, article after article. Made by copying one node made
-    the usual way (``chunking.make_node``) and setting its fields: several times faster than
-    validating each (100k chunks), and the lists and article metadata are shared (read-only)."""
-    ids, texts, sentences = (_split(arrays[n], arrays[f"{n}_offsets"]) for n in NODE_STRINGS)
-    starts = arrays["node_start"].tolist()
-    template = make_node("template", "", 0, {})
-    nodes = []
-    row = 0
-    for entry in articles.values():
-        base = entry["metadata"]
-        for _ in range(entry["chunks"]):
-            node = template.model_copy()
-            fields = node.__dict__
-            metadata = dict(base)
-            if sentences[row]:
-                metadata["sentences"] = sentences[row]
-            fields.update(
-                id_=ids[row],
-                text=texts[row],
-                start_char_idx=starts[row],
-                end_char_idx=starts[row] + len(texts[row]),
-                metadata=metadata,
-            )
-            nodes.append(node)
-            row += 1
-    if row != len(ids):
-        raise IndexCorruptError("node arrays and article table disagree")
-    return nodes
+class StoredNodes(Sequence):
+    """A stored segment's chunk nodes, each made when asked for from the node arrays (views on
+    the segment's bytes). Held as a list they were ~3.4 KB of Python objects a chunk, 0.34 GB at
+    100k chunks, for the few dozen rows a question reads. Made by copying one node made the usual
+    way (``chunking.make_node``) and setting its fields (several times faster than validating)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], articles: dict[str, dict]):
+        self._strings = {
+            name: (arrays[name], _byte_offsets(arrays[name], arrays[f"{name}_offsets"]))
+            for name in NODE_STRINGS
+        }
+        self._starts = arrays["node_start"]
+        entries = list(articles.values())
+        sizes = [entry["chunks"] for entry in entries]
+        if sum(sizes) != len(self._starts) or any(
+            len(o) != len(self._starts) + 1 for _, o in self._strings.values()
+        ):
+            raise IndexCorruptError("node arrays and article table disagree")
+        self._metadata = [entry["metadata"] for entry in entries]
+        self._article = np.repeat(np.arange(len(entries), dtype=np.int32), sizes)
+        self._template = make_node("template", "", 0, {})
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def _string(self, name: str, row: int) -> str:
+        blob, offsets = self._strings[name]
+        return bytes(blob[offsets[row] : offsets[row + 1]]).decode("utf-8")
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = operator.index(index)
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError("node row out of range")
+        text, sentences = self._string("node_text", row), self._string("node_sentences", row)
+        metadata = dict(self._metadata[int(self._article[row])])
+        if sentences:
+            metadata["sentences"] = sentences
+        start = int(self._starts[row])
+        node = self._template.model_copy()
+        node.__dict__.update(
+            id_=self._string("node_id", row),
+            text=text,
+            start_char_idx=start,
+            end_char_idx=start + len(text),
+            metadata=metadata,
+        )
+        return node
+
+
+_OFFSET_BLOCK = 1 << 20  # bytes of a string blob scanned at a time
+
+
+def _byte_offsets(blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Byte offsets in UTF-8 ``blob`` of the character ``offsets`` it was written with, found by
+    counting the bytes that start a character, a block at a time (no copy of the text)."""
+    out = np.empty(len(offsets), dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    done, chars = 0, 0  # offsets mapped so far; characters before the block
+    for b0 in range(0, len(blob), _OFFSET_BLOCK):
+        block = blob[b0 : b0 + _OFFSET_BLOCK]
+        if int(block.max()) < 0x80:  # ASCII: a byte per character
+            count = len(block)
+            upto = int(np.searchsorted(offsets, chars + count, side="left"))
+            out[done:upto] = b0 + offsets[done:upto] - chars
+        else:
+            starts = np.flatnonzero((block & 0xC0) != 0x80)
+            count = len(starts)
+            upto = int(np.searchsorted(offsets, chars + count, side="left"))
+            out[done:upto] = b0 + starts[offsets[done:upto] - chars]
+        done, chars = upto, chars + count
+    if done < len(offsets) and (offsets[done:] != chars).any():
+        raise IndexCorruptError("node string offsets run past their text")
+    out[done:] = len(blob)
+    return out
 
 
 # ---------------------------------------------------------------- the segment
@@ -214,7 +264,7 @@ class Segment:
     and ``arrays`` (``ROW_ARRAYS`` and the postings). Read-only once made; what the scoring
     derives from it is computed once and kept on it (every version that lists it shares it)."""
 
-    def __init__(self, segment_id: str, meta: dict, nodes: list[TextNode], arrays: dict[str, np.ndarray]):
+    def __init__(self, segment_id: str, meta: dict, nodes: Sequence[TextNode], arrays: dict[str, np.ndarray]):
         self.id = segment_id
         self.meta = meta
         self.nodes = nodes
@@ -286,8 +336,11 @@ class Segment:
 
     @functools.cached_property
     def metadata_rows(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Rows by outlet and by publication date."""
-        return metadata_rows(self.nodes)
+        """Rows by outlet and by publication date (from the article table, not the nodes)."""
+        return metadata_rows(
+            (entry["metadata"], range(entry["row"], entry["row"] + entry["chunks"]))
+            for entry in self.articles.values()
+        )
 
     @functools.cached_property
     def doc_index(self) -> np.ndarray:

@@ -327,7 +327,9 @@ def _cold_section(results: dict) -> list[str]:
         "",
         "A fresh Python subprocess per index (so sizes don't share memory): interpreter start, imports, loading the persisted "
         "index, loading the model, answering the first question. Peak RSS is the serving process's high-water mark (VmHWM) after the "
-        "cold start, the warm questions and the concurrent burst.",
+        "cold start, the warm questions and the concurrent burst. The files store maps the index's arrays read-only and makes "
+        "chunk nodes when read (docs/INDEX.md): RSS counts the mapped pages a process has touched, which the page cache shares "
+        "between processes serving the same files.",
         "",
         "| index | chunks | to first answer s | interpreter s | imports s | index load s | model load s | first ask s | RSS after first answer | peak RSS | target (100k) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
