@@ -188,6 +188,11 @@ class StoredNodes(Sequence):
     def __len__(self) -> int:
         return len(self._starts)
 
+    @property
+    def starts(self) -> np.ndarray:
+        """Each chunk's start offset in its article."""
+        return self._starts
+
     def _string(self, name: str, row: int) -> str:
         blob, offsets = self._strings[name]
         return bytes(blob[offsets[row] : offsets[row + 1]]).decode("utf-8")
@@ -341,6 +346,18 @@ class Segment:
             (entry["metadata"], range(entry["row"], entry["row"] + entry["chunks"]))
             for entry in self.articles.values()
         )
+
+    def row_key(self, row: int) -> tuple[str, int]:
+        """(article, start offset) of chunk ``row``, without making its node (ranking ties)."""
+        docs, starts = self._row_keys
+        return docs[int(self.doc_index[row])], int(starts[row])
+
+    @functools.cached_property
+    def _row_keys(self) -> tuple[list[str], np.ndarray]:
+        docs = [entry["metadata"].get("doc") or "" for entry in self.articles.values()]
+        if isinstance(self.nodes, StoredNodes):
+            return docs, self.nodes.starts
+        return docs, np.asarray([node.start_char_idx or 0 for node in self.nodes], dtype=np.int64)
 
     @functools.cached_property
     def doc_index(self) -> np.ndarray:

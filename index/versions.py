@@ -136,8 +136,8 @@ class IndexVersion:
 
     def row_key(self, row: int) -> tuple[str, int]:
         """Ties in the ranking are broken by article then position, whatever segment holds them."""
-        node = self.nodes[row]
-        return node.metadata.get("doc") or "", node.start_char_idx or 0
+        segment, local = self.locate([row])
+        return self.segments[int(segment[0])].row_key(int(local[0]))
 
     # ---------------------------------------------------------------- scoring
 

@@ -85,3 +85,18 @@ def test_a_loaded_segment_makes_its_nodes_on_demand_and_they_match_the_built_one
         expected = metadata_rows((node.metadata, [i]) for i, node in enumerate(segment.nodes))
         for got, want in zip(segment.metadata_rows, expected):
             assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in got)
+
+
+def test_ranking_ties_are_keyed_without_making_nodes(make_library, monkeypatch):
+    library = make_library()
+    library.reindex()
+    version = library.version
+    expected = [(n.metadata["doc"], n.start_char_idx) for n in version.nodes]
+    monkeypatch.setattr(filestore, "_loaded", weakref.WeakValueDictionary())
+    loaded = FileStorage(library.config.data_dir / "index").load_version(version.name)
+    made = []
+    original = StoredNodes.__getitem__
+    monkeypatch.setattr(StoredNodes, "__getitem__", lambda self, i: made.append(i) or original(self, i))
+    assert [loaded.row_key(r) for r in range(loaded.n_chunks)] == expected
+    assert [version.row_key(r) for r in range(version.n_chunks)] == expected
+    assert not made
