@@ -60,8 +60,8 @@ def read_segment(segment_id: str, meta: dict, read_into: Callable[[bytearray], i
     """A segment from its meta (with ``arrays``, the layout, and ``file``, the size and sha256 of
     the bytes) and ``read_into(buffer)``, which fills the buffer with the next bytes and returns
     how many it read. Two buffers: the arrays, then the chunks' strings, both viewed without
-    copies. IndexCorruptError if anything disagrees. (For bytes
-    that cannot be mapped — PostgreSQL's; a file is mapped by ``map_segment``.)"""
+    copies. IndexCorruptError if anything disagrees. (For bytes that cannot be mapped —
+    PostgreSQL's; a file is mapped by ``map_segment``.)"""
     layout, expected = meta["arrays"], meta["file"]
     size = expected["size"]
     split = _split(layout, size)

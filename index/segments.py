@@ -141,12 +141,6 @@ def _joined(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer("".join(strings).encode("utf-8"), dtype=np.uint8).copy(), offsets
 
 
-def _split(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
-    text = blob.tobytes().decode("utf-8")
-    bounds = offsets.tolist()
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
 def article_node_metadata(node: TextNode) -> dict:
     return {k: v for k, v in node.metadata.items() if k != "sentences"}
 

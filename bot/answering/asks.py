@@ -126,12 +126,17 @@ def _words(sentence: str) -> list[str]:
     return _WORD.findall(_DATELINE.sub("", sentence.strip()))
 
 
+def _capitalised_inside(split: list[list[str]]) -> set[str]:
+    """Keys of the words written capitalised after a sentence's first word (names, not grammar)."""
+    return {_name_key(w) for words in split for w in words[1:] if w[0].isupper()}
+
+
 def actors(sentences) -> frozenset[str]:
     """The names ``sentences`` show as people or bodies that act (keys: lower case, no 's). A
     sentence's first word is capitalised by grammar ("Negotiators signed …", "Russian President
     Vladimir Putin …"): it counts only if it is also written capitalised inside a sentence."""
     split = [_words(sentence) for sentence in sentences]
-    inside = {_name_key(w) for words in split for w in words[1:] if w[0].isupper()}
+    inside = _capitalised_inside(split)
     found: set[str] = set()
     for words in split:
         for i, (before, word, after) in enumerate(zip([""] + words, words, words[1:])):
@@ -176,7 +181,7 @@ def speakers(question: str, sentences) -> frozenset[str]:
     match = _SPEAKER.search(question)
     if not match:
         return frozenset()
-    inside = {_name_key(w) for sentence in sentences for w in _words(sentence)[1:] if w[0].isupper()}
+    inside = _capitalised_inside([_words(sentence) for sentence in sentences])
     found = set()
     words = _WORD.findall(match.group("who"))
     for i, word in enumerate(words):
