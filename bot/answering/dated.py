@@ -4,7 +4,7 @@ time (``when.read_when``) and the articles' ``Published:`` dates, and the answer
 - **recency** ("latest", "now", "still"): among the articles that answer (the fitted thresholds of
   bot/answering/scoring.py, not a sort that ignores relevance), the newest wins; undated articles
   rank as undated (oldest), never as newest. The answer leads with the report's date and, where an
-  older article answered differently, adds that earlier state with its date;
+  older article answers differently (at the answer threshold itself), adds that earlier state with its date;
 - **a period** ("in April 2025", "last week"): the articles published in it; a period the corpus
   does not cover is refused, naming the corpus's range;
 - **before/after** a date or an event (the event dated by the article that reports it);
@@ -303,8 +303,16 @@ def arrange(
         ranked = _newest(answerer, articles, today)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
+            # The earlier state is a second claim, so it meets the answer threshold itself: an
+            # older report that only comes close (its dateline names a city, not the venue asked
+            # for) would show users a line that doesn't answer.
             older = [
-                a for a in ranked[1:] if a.day is not None and newest.day is not None and a.day < newest.day
+                a
+                for a in ranked[1:]
+                if a.day is not None
+                and newest.day is not None
+                and a.day < newest.day
+                and _answers(answerer, a.support)
             ]
             if EARLIER_STATE and older:
                 timed.earlier = [(older[0].day, _sentences(older[0].support)[0])]

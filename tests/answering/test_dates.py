@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.answering.dated import POOL
 from bot.answering.factory import build_answerer
 from bot.settings import Settings
 
@@ -168,3 +169,18 @@ def test_now_is_today_not_the_newest_article_when_today_is_set_in_the_past(make_
     assert not answer.refused
     assert answer.citations[0].published <= "2025-02-01"
     assert answer.answer.startswith(f"As of {answer.citations[0].published}, ")
+
+
+@pytest.mark.parametrize("qid", ["tl2-01", "tl2-02", "tl2-03"])
+def test_the_earlier_state_comes_from_a_report_that_answers_on_its_own(answerer, qid):
+    """The earlier state is an optional second claim: its article must answer at the answer
+    threshold by itself, not merely come close (as the newest report may, to supersede)."""
+    question = QUESTIONS[qid]["question"]
+    answer = answerer.ask(question)
+    older = [c for c in answer.citations if c.doc != "06_vienna_new_mediator.txt"]
+    assert older, answer.answer
+    query = answerer.retrieve(question).query  # without its time words, as the answer weighed it
+    retriever = answerer.library.retriever
+    hits = [h for h in retriever.search(query, top_k=POOL) if h.node.metadata.get("doc") == older[0].doc]
+    support = answerer.support(question, query, hits, retriever)
+    assert support.chosen, f"{older[0].doc} only comes close: {answer.answer}"
