@@ -401,3 +401,24 @@ def test_segments_a_merge_replaced_are_freed_when_no_version_uses_them(tmp_path)
         assert all(ref() is None for ref in old)
     finally:
         gc.enable()
+
+
+def test_the_served_version_is_frozen_out_of_full_collections_and_the_replaced_one_freed(tmp_path):
+    """A full garbage collection over a 10k-chunk version holds the GIL for ~250 ms (the bot's
+    event loop stalls with it): the served version is frozen out of them, and freezing must not
+    keep a replaced version alive."""
+    import gc
+    import weakref
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, TOPICS[:3])
+    library = make(tmp_path / "data", corpus, background_merge=False)
+    library.warm()
+    first = library.version
+    assert gc.get_freeze_count() > 0
+    assert not any(obj is first for obj in gc.get_objects())  # frozen: not in any generation
+    replaced = weakref.ref(first)
+    del first
+    write_extra(corpus, ["wire/summit.txt"])
+    assert library.reindex().published
+    assert replaced() is None
