@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +130,42 @@ def top_rows(scores: np.ndarray, k: int, key: Callable[[int], tuple]) -> np.ndar
     return np.asarray(sorted(head.tolist(), key=lambda r: (-float(scores[r]), key(r))), dtype=np.int64)
 
 
+class QueryEmbeddings:
+    """Query embeddings by text, the last ``keep`` of them. ``start`` computes one on its own
+    thread, so a caller with other work first (the answerer's multilingual vectors) has it ready
+    when the dense scan needs it; a text searched twice (a date-aware answer searches its query
+    again) is embedded once."""
+
+    def __init__(self, embed: Callable[[str], list[float]], keep: int = 16):
+        self._embed = embed
+        self._keep = keep
+        self._futures: OrderedDict[str, Future] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, text: str) -> Future:
+        with self._lock:
+            future = self._futures.get(text)
+            if future is None:
+                # Its own thread, not the dense scans': a scan waiting for an embedding queued
+                # behind it would wait forever.
+                future = self._futures[text] = _embedding_executor().submit(self._embed, text)
+                while len(self._futures) > self._keep:
+                    self._futures.popitem(last=False)
+            else:
+                self._futures.move_to_end(text)
+            return future
+
+    def __call__(self, text: str) -> list[float]:
+        future = self.start(text)
+        try:
+            return future.result()
+        except Exception:
+            with self._lock:  # not kept: the next search of this text tries again
+                if self._futures.get(text) is future:
+                    del self._futures[text]
+            raise
+
+
 class HybridRetriever(BaseRetriever):
     def __init__(
         self,
@@ -137,7 +175,7 @@ class HybridRetriever(BaseRetriever):
     ):
         super().__init__()
         self.version = version
-        self.embed_query = embed_query
+        self.embed_query = QueryEmbeddings(embed_query)
         self.config = config
         # Build what the scoring needs now (at load or re-index), not during the first question:
         # per version that is a few passes over per-segment lists (segments keep their own).
@@ -164,6 +202,10 @@ class HybridRetriever(BaseRetriever):
 
     def bm25_scores(self, query: str, tokens: list[str] | None = None) -> np.ndarray:
         return self.version.bm25_scores(self.tokenize(query) if tokens is None else tokens)
+
+    def prefetch(self, query: str) -> None:
+        """Start embedding ``query`` now, for a search of it that comes later."""
+        self.embed_query.start(query)
 
     def dense_scores(self, query: str, query_embedding=None) -> np.ndarray:
         q = query_embedding if query_embedding is not None else self.embed_query(query)
@@ -241,6 +283,12 @@ class HybridRetriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.search(query_bundle.query_str, query_embedding=query_bundle.embedding)
         return [NodeWithScore(node=hit.node, score=hit.score) for hit in hits]
+
+
+@functools.cache
+def _embedding_executor() -> ThreadPoolExecutor:
+    """Threads for query embeddings started ahead of their search (``QueryEmbeddings.start``)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 
 
 @functools.cache

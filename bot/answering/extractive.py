@@ -116,6 +116,8 @@ class ExtractiveAnswerer:
         language = detect_language(question)
         retriever = self.library.retriever  # one version for the whole answer
         query = contextualize(question, history or [])
+        if language == "en":  # the keyword/MiniLM search's query embedding, beside the e5 vectors
+            retriever.prefetch(query)
         t1 = time.perf_counter()
         vectors = self._vectors(query)
         t2 = time.perf_counter()

@@ -130,3 +130,28 @@ def test_bad_questions_get_a_specific_message(raw, message):
 
 def test_zero_width_characters_are_dropped_not_fatal():
     assert clean_question("Who\u200b leads\u200d the talks?") == "Who leads the talks?"
+
+
+def test_an_english_questions_query_embedding_starts_before_its_multilingual_vectors(
+    seed_answerer, monkeypatch
+):
+    """The MiniLM query embedding runs beside the multilingual-e5 vectors (two cores), not after."""
+    library = seed_answerer.library
+    started: list[str] = []
+    prefetch = type(library.retriever).prefetch
+    monkeypatch.setattr(
+        type(library.retriever), "prefetch", lambda self, q: (started.append(q), prefetch(self, q))
+    )
+    order: list[str] = []
+    embed_sentence_query = library.embed_sentence_query
+    monkeypatch.setattr(
+        library,
+        "embed_sentence_query",
+        lambda t: (order.append("e5" if started else "e5 first"), embed_sentence_query(t))[1],
+    )
+    question = "Who briefed Trump on the call?"
+    assert not seed_answerer.ask(question).refused
+    assert started == [question] and order and order[0] == "e5"
+    started.clear(), order.clear()
+    seed_answerer.ask("Кто проинформировал Трампа о звонке?")  # no keyword search: nothing to start
+    assert started == []

@@ -245,3 +245,48 @@ def test_each_chunk_scores_its_best_sentence_vector_in_blocks_of_any_size(twin_l
     for block in (1, 2, 10_000):
         monkeypatch.setattr(versions, "SENTENCE_BLOCK", block)
         assert np.allclose(version.best_sentence_scores(query)[: version.n_chunks], expected, atol=1e-4)
+
+
+def test_a_query_embedding_started_ahead_is_the_one_the_search_uses(twin_library):
+    """``prefetch`` embeds on another thread while the caller does other work (the answerer's
+    multilingual vectors); the search then waits for that embedding instead of making its own,
+    and a text searched again is not embedded again."""
+    import threading
+
+    calls: list[tuple[str, str]] = []
+    release = threading.Event()
+
+    def embed(text):
+        calls.append((text, threading.current_thread().name))
+        release.wait(5)
+        return twin_library.embed_query(text)
+
+    retriever = HybridRetriever(twin_library.version, embed, twin_library.retriever.config)
+    question = "Why did the harbour close?"
+    retriever.prefetch(question)
+    release.set()
+    first = retriever.search(question, top_k=2)
+    again = retriever.search(question, top_k=2)
+    assert len(calls) == 1 and calls[0][0] == question
+    assert calls[0][1].startswith("query-embedding")  # not the caller's thread
+    assert [h.node.node_id for h in first] == [h.node.node_id for h in again]
+    assert first[0].node.metadata["doc"] == "c_other.txt"
+
+
+def test_a_failed_query_embedding_is_not_kept():
+    from index.retrieval import QueryEmbeddings
+
+    attempts = []
+
+    def flaky(text):
+        attempts.append(text)
+        if len(attempts) == 1:
+            raise RuntimeError("model not loaded yet")
+        return [1.0, 0.0]
+
+    vectors = QueryEmbeddings(flaky, keep=2)
+    with pytest.raises(RuntimeError, match="not loaded"):
+        vectors("q")
+    assert vectors("q") == [1.0, 0.0] and len(attempts) == 2
+    vectors("a"), vectors("b")  # only the last two texts are kept
+    assert vectors("q") == [1.0, 0.0] and len(attempts) == 5
