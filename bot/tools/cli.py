@@ -194,7 +194,13 @@ def cmd_eval(args, settings) -> int:
     progress = ProgressBar(enabled=sys.stderr.isatty())
     try:
         report = run_eval(
-            settings, Path(args.questions), args.baseline, eval_data_dir(args, settings), args.limit, progress
+            settings,
+            Path(args.questions),
+            args.baseline,
+            eval_data_dir(args, settings),
+            args.limit,
+            progress,
+            with_tradeoff=not args.no_tradeoff,
         )
     except (ValueError, json.JSONDecodeError) as exc:
         print(f"error: {args.questions}: {exc}", file=sys.stderr)
@@ -273,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument(
+        "--no-tradeoff",
+        action="store_true",
+        help="skip the trade-off table (every question asked again at other answer thresholds)",
+    )
     _global_options(evaluate, defaults=False)
     evaluate.set_defaults(func=cmd_eval)
 

@@ -20,12 +20,17 @@ Answers (our system only; the baselines are retrievers, not answerers):
   its article (the seed dev set's criterion);
 - ``verbatim``: citations whose quote equals the article file text ``[start:end]`` (must be 1.0).
 
+``tradeoff`` (the extractive answerer): every question asked again at other answer thresholds
+(bot/answering/scoring.py), so that what the fitted threshold trades — answerable questions
+refused against unanswerable ones answered — is shown rather than one point of it.
+
 The index lives in its own data dir, keyed by the corpus content (``data/eval/<hash>/``), so a
 rerun loads it instead of embedding again; ``--data DIR`` puts it in DIR instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -340,6 +345,27 @@ class OurSystem:
     def answer(self, question: str):
         return self.answerer.ask(question)
 
+    @property
+    def fitted_threshold(self) -> float | None:
+        """The calibrated answer threshold; None with a model backend (its answers would be
+        generated again at every threshold of the trade-off table)."""
+        if getattr(self.settings, "answer_backend", "extractive") != "extractive":
+            return None
+        return self.answerer.calibration.answer_threshold
+
+    @contextlib.contextmanager
+    def answer_threshold(self, threshold: float):
+        """Answer at another answer threshold meanwhile (a model is given the sources at the
+        lower of its own threshold and this one, as the calibration tool fits them)."""
+        fitted = self.answerer.calibration
+        self.answerer.calibration = dataclasses.replace(
+            fitted, answer_threshold=threshold, llm_threshold=min(fitted.llm_threshold, threshold)
+        )
+        try:
+            yield
+        finally:
+            self.answerer.calibration = fitted
+
 
 def baseline_documents(corpus_dir: Path):
     """One LlamaIndex Document per article: the body, with title/source/published as metadata
@@ -436,9 +462,43 @@ def _retrieved(results) -> Retrieved:
 
 # ---------------------------------------------------------------- the run
 
+TRADEOFF_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def tradeoff(
+    system,
+    questions: list[EvalQuestion],
+    read_text: Callable[[str], str | None],
+    thresholds=TRADEOFF_THRESHOLDS,
+) -> dict:
+    """Answerable questions refused against unanswerable ones answered, at each answer threshold
+    (and the fitted one): every question is asked again at each."""
+    fitted = system.fitted_threshold
+    rows = []
+    for threshold in sorted({*thresholds, fitted}):
+        with system.answer_threshold(threshold):
+            records = [answer_record(q, system.answer(q.question), read_text) for q in questions]
+        answerable = [r for r in records if r.answerable]
+        unanswerable = [r for r in records if not r.answerable]
+        rows.append(
+            {
+                "threshold": threshold,
+                "fitted": threshold == fitted,
+                "answerable_refused": sum(r.refused for r in answerable),
+                "unanswerable_answered": sum(not r.refused for r in unanswerable),
+                "gold_span_hit": sum(r.gold_span_hit for r in answerable),
+            }
+        )
+    n = sum(q.answerable for q in questions)
+    return {"n_answerable": n, "n_unanswerable": len(questions) - n, "rows": rows}
+
 
 def evaluate(
-    system, questions: list[EvalQuestion], read_text: Callable[[str], str | None], with_answers: bool = True
+    system,
+    questions: list[EvalQuestion],
+    read_text: Callable[[str], str | None],
+    with_answers: bool = True,
+    with_tradeoff: bool = True,
 ) -> dict:
     """Run every question through ``system``; returns the report (and per-question rows under ``_rows``)."""
     per_question: list[tuple[str, dict]] = []
@@ -485,6 +545,8 @@ def evaluate(
         },
         "_rows": rows,
     }
+    if can_answer and with_tradeoff and getattr(system, "fitted_threshold", None) is not None:
+        report["tradeoff"] = tradeoff(system, questions, read_text)
     return report
 
 
@@ -526,6 +588,8 @@ def format_table(report: dict) -> str:
             f"  {'(answerable / unanswerable questions)':<52}{answers['n_answerable']} / {answers['n_unanswerable']}"
         )
         lines += [""] + format_categories(report.get("answers_by_category") or {})
+        if report.get("tradeoff"):
+            lines += [""] + format_tradeoff(report["tradeoff"])
     else:
         lines.append("answers: not computed (a baseline is a retriever only)")
     t = report["timings_ms"]
@@ -535,6 +599,25 @@ def format_table(report: dict) -> str:
         + (f" · ask p50 {t['ask_p50']} ms, p95 {t['ask_p95']} ms" if t.get("ask_p50") is not None else "")
     )
     return "\n".join(lines)
+
+
+def format_tradeoff(table: dict) -> list[str]:
+    n, m = table["n_answerable"], table["n_unanswerable"]
+
+    def cell(count: int, of: int) -> str:
+        return f"{count / of:.2f} ({count}/{of})" if of else "-"
+
+    lines = [
+        "trade-off as the answer threshold moves (every question asked again; * the fitted threshold)",
+        f"  {'threshold':<12}{'answerable refused':>22}{'unanswerable answered':>25}{'gold cited':>16}",
+    ]
+    for row in table["rows"]:
+        label = f"{row['threshold']:g}{' *' if row['fitted'] else ''}"
+        lines.append(
+            f"  {label:<12}{cell(row['answerable_refused'], n):>22}"
+            f"{cell(row['unanswerable_answered'], m):>25}{cell(row['gold_span_hit'], n):>16}"
+        )
+    return lines
 
 
 SYSTEMS = {None: OurSystem, "dense": DenseBaseline, "bm25": Bm25Baseline}
@@ -547,6 +630,7 @@ def run_eval(
     data_dir: Path | None = None,
     limit: int | None = None,
     progress=None,
+    with_tradeoff: bool = True,
 ) -> dict:
     questions = load_questions(questions_path)[: limit or None]
     data_dir = data_dir or Path(settings.data_dir) / "eval" / corpus_fingerprint(Path(settings.corpus_dir))
@@ -554,7 +638,7 @@ def run_eval(
     longest = max(len(" ".join(q.question.split())) for q in questions)
     system = SYSTEMS[baseline](settings, data_dir, progress, longest)
     index_s = time.perf_counter() - t0
-    report = evaluate(system, questions, ArticleTexts(Path(settings.corpus_dir)))
+    report = evaluate(system, questions, ArticleTexts(Path(settings.corpus_dir)), with_tradeoff=with_tradeoff)
     report["timings_ms"]["index"] = round(index_s * 1000)
     report["timings_ms"]["total"] = round((time.perf_counter() - t0) * 1000)
     return {

@@ -3,6 +3,7 @@ whole runs through the CLI on a tiny generated corpus (ours and both baselines).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bot.tools.evaluation import (
     parse_question,
     retrieval_scores,
     squash,
+    tradeoff,
 )
 
 # ---------------------------------------------------------------- retrieval metrics
@@ -442,3 +444,70 @@ def test_eval_rejects_a_missing_or_malformed_questions_file(tiny, capsys, tmp_pa
     bad.write_text("{not json\n", "utf-8")
     code, _ = run_cli(capsys, "--corpus", str(corpus), "eval", "--questions", str(bad))
     assert code == 2 and "error" in run_cli.err and "bad.jsonl" in run_cli.err
+
+
+# ---------------------------------------------------------------- the refusal trade-off
+
+
+class _ThresholdSystem:
+    """Answers a question when its (made-up) probability reaches the current answer threshold."""
+
+    def __init__(self, scores: dict[str, float], fitted: float):
+        self.scores, self.fitted_threshold, self.current = scores, fitted, fitted
+
+    @contextlib.contextmanager
+    def answer_threshold(self, threshold):
+        before, self.current = self.current, threshold
+        try:
+            yield
+        finally:
+            self.current = before
+
+    def answer(self, question):
+        if self.scores[question] < self.current:
+            return Answer(question=question, answer="The articles don't say.", refused=True)
+        quote = "The ceasefire began at dawn."
+        return Answer(
+            question, quote, False, [Citation(1, "a.txt", "T", "S", "2025-01-01", quote, 0, len(quote))]
+        )
+
+
+def test_the_tradeoff_asks_every_question_again_at_each_threshold_and_counts_both_errors():
+    questions = [
+        EvalQuestion("q1", "easy?", "dawn", "inference_query", (("a.txt", "The ceasefire began at dawn."),)),
+        EvalQuestion("q2", "hard?", "dawn", "inference_query", (("a.txt", "The ceasefire began at dawn."),)),
+        EvalQuestion("q3", "unanswerable?", None, "null_query", ()),
+    ]
+    system = _ThresholdSystem({"easy?": 0.9, "hard?": 0.35, "unanswerable?": 0.25}, fitted=0.55)
+    table = tradeoff(
+        system, questions, lambda doc: "The ceasefire began at dawn. Then talks.", (0.2, 0.3, 0.5)
+    )
+    assert (table["n_answerable"], table["n_unanswerable"]) == (2, 1)
+    rows = {r["threshold"]: r for r in table["rows"]}
+    assert list(rows) == [0.2, 0.3, 0.5, 0.55] and [r["fitted"] for r in table["rows"]] == [0, 0, 0, 1]
+    assert (rows[0.2]["answerable_refused"], rows[0.2]["unanswerable_answered"]) == (0, 1)
+    assert (rows[0.3]["answerable_refused"], rows[0.3]["unanswerable_answered"]) == (0, 0)
+    assert (rows[0.5]["answerable_refused"], rows[0.5]["gold_span_hit"]) == (1, 1)
+    assert system.current == 0.55  # the fitted threshold is back
+
+
+def test_eval_prints_the_tradeoff_and_its_fitted_row_is_the_run_itself(tiny, capsys):
+    corpus, questions = tiny
+    code, out = run_cli(capsys, "--corpus", str(corpus), "eval", "--questions", str(questions), "--json")
+    assert code == 0
+    report = json.loads(out)
+    table, answers = report["tradeoff"], report["answers"]
+    (fitted,) = [r for r in table["rows"] if r["fitted"]]
+    n = table["n_answerable"]
+    assert fitted["answerable_refused"] / n == pytest.approx(answers["answerable_refused"], abs=1e-4)
+    assert fitted["gold_span_hit"] / n == pytest.approx(answers["gold_span_hit"], abs=1e-4)
+    refusals = [
+        r["answerable_refused"] + table["n_unanswerable"] - r["unanswerable_answered"] for r in table["rows"]
+    ]
+    assert refusals == sorted(refusals)  # a higher threshold never answers more
+    code, out = run_cli(capsys, "--corpus", str(corpus), "eval", "--questions", str(questions))
+    assert "trade-off as the answer threshold moves" in out and "0.1 " in out
+    code, out = run_cli(
+        capsys, "--corpus", str(corpus), "eval", "--questions", str(questions), "--no-tradeoff"
+    )
+    assert code == 0 and "trade-off" not in out
