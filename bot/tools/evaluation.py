@@ -21,8 +21,7 @@ Answers (our system only; the baselines are retrievers, not answerers):
 - ``verbatim``: citations whose quote equals the article file text ``[start:end]`` (must be 1.0).
 
 ``tradeoff`` (the extractive answerer): every question asked again at other answer thresholds
-(bot/answering/scoring.py), so that what the fitted threshold trades — answerable questions
-refused against unanswerable ones answered — is shown rather than one point of it.
+(bot/tools/eval_tradeoff.py).
 
 The index lives in its own data dir, keyed by the corpus content (``data/eval/<hash>/``), so a
 rerun loads it instead of embedding again; ``--data DIR`` puts it in DIR instead.
@@ -30,7 +29,6 @@ rerun loads it instead of embedding again; ``--data DIR`` puts it in DIR instead
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -43,6 +41,7 @@ from pathlib import Path
 
 from bot.measure import percentile
 from bot.tools.eval_categories import CategoryRecord, aggregate_categories, format_categories, gold_cited
+from bot.tools.eval_tradeoff import answering_at, format_tradeoff, tradeoff
 
 UNANSWERABLE_ANSWERS = {"insufficient information.", "insufficient information"}
 _WHITESPACE = re.compile(r"\s+")
@@ -353,18 +352,9 @@ class OurSystem:
             return None
         return self.answerer.calibration.answer_threshold
 
-    @contextlib.contextmanager
     def answer_threshold(self, threshold: float):
-        """Answer at another answer threshold meanwhile (a model is given the sources at the
-        lower of its own threshold and this one, as the calibration tool fits them)."""
-        fitted = self.answerer.calibration
-        self.answerer.calibration = dataclasses.replace(
-            fitted, answer_threshold=threshold, llm_threshold=min(fitted.llm_threshold, threshold)
-        )
-        try:
-            yield
-        finally:
-            self.answerer.calibration = fitted
+        """Answer at another answer threshold meanwhile (a context manager)."""
+        return answering_at(self.answerer, threshold)
 
 
 def baseline_documents(corpus_dir: Path):
@@ -462,36 +452,6 @@ def _retrieved(results) -> Retrieved:
 
 # ---------------------------------------------------------------- the run
 
-TRADEOFF_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def tradeoff(
-    system,
-    questions: list[EvalQuestion],
-    read_text: Callable[[str], str | None],
-    thresholds=TRADEOFF_THRESHOLDS,
-) -> dict:
-    """Answerable questions refused against unanswerable ones answered, at each answer threshold
-    (and the fitted one): every question is asked again at each."""
-    fitted = system.fitted_threshold
-    rows = []
-    for threshold in sorted({*thresholds, fitted}):
-        with system.answer_threshold(threshold):
-            records = [answer_record(q, system.answer(q.question), read_text) for q in questions]
-        answerable = [r for r in records if r.answerable]
-        unanswerable = [r for r in records if not r.answerable]
-        rows.append(
-            {
-                "threshold": threshold,
-                "fitted": threshold == fitted,
-                "answerable_refused": sum(r.refused for r in answerable),
-                "unanswerable_answered": sum(not r.refused for r in unanswerable),
-                "gold_span_hit": sum(r.gold_span_hit for r in answerable),
-            }
-        )
-    n = sum(q.answerable for q in questions)
-    return {"n_answerable": n, "n_unanswerable": len(questions) - n, "rows": rows}
-
 
 def evaluate(
     system,
@@ -546,7 +506,7 @@ def evaluate(
         "_rows": rows,
     }
     if can_answer and with_tradeoff and getattr(system, "fitted_threshold", None) is not None:
-        report["tradeoff"] = tradeoff(system, questions, read_text)
+        report["tradeoff"] = tradeoff(system, questions, lambda q, a: answer_record(q, a, read_text))
     return report
 
 
@@ -599,25 +559,6 @@ def format_table(report: dict) -> str:
         + (f" · ask p50 {t['ask_p50']} ms, p95 {t['ask_p95']} ms" if t.get("ask_p50") is not None else "")
     )
     return "\n".join(lines)
-
-
-def format_tradeoff(table: dict) -> list[str]:
-    n, m = table["n_answerable"], table["n_unanswerable"]
-
-    def cell(count: int, of: int) -> str:
-        return f"{count / of:.2f} ({count}/{of})" if of else "-"
-
-    lines = [
-        "trade-off as the answer threshold moves (every question asked again; * the fitted threshold)",
-        f"  {'threshold':<12}{'answerable refused':>22}{'unanswerable answered':>25}{'gold cited':>16}",
-    ]
-    for row in table["rows"]:
-        label = f"{row['threshold']:g}{' *' if row['fitted'] else ''}"
-        lines.append(
-            f"  {label:<12}{cell(row['answerable_refused'], n):>22}"
-            f"{cell(row['unanswerable_answered'], m):>25}{cell(row['gold_span_hit'], n):>16}"
-        )
-    return lines
 
 
 SYSTEMS = {None: OurSystem, "dense": DenseBaseline, "bm25": Bm25Baseline}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.answering import Answer, Citation
+from bot.tools.eval_tradeoff import tradeoff
 from bot.tools.evaluation import (
     AnswerRecord,
     EvalQuestion,
@@ -22,7 +23,6 @@ from bot.tools.evaluation import (
     parse_question,
     retrieval_scores,
     squash,
-    tradeoff,
 )
 
 # ---------------------------------------------------------------- retrieval metrics
@@ -479,9 +479,8 @@ def test_the_tradeoff_asks_every_question_again_at_each_threshold_and_counts_bot
         EvalQuestion("q3", "unanswerable?", None, "null_query", ()),
     ]
     system = _ThresholdSystem({"easy?": 0.9, "hard?": 0.35, "unanswerable?": 0.25}, fitted=0.55)
-    table = tradeoff(
-        system, questions, lambda doc: "The ceasefire began at dawn. Then talks.", (0.2, 0.3, 0.5)
-    )
+    text = "The ceasefire began at dawn. Then talks."
+    table = tradeoff(system, questions, lambda q, a: answer_record(q, a, lambda doc: text), (0.2, 0.3, 0.5))
     assert (table["n_answerable"], table["n_unanswerable"]) == (2, 1)
     rows = {r["threshold"]: r for r in table["rows"]}
     assert list(rows) == [0.2, 0.3, 0.5, 0.55] and [r["fitted"] for r in table["rows"]] == [0, 0, 0, 1]
