@@ -30,15 +30,21 @@ def answering_at(answerer, threshold: float):
         answerer.calibration = fitted
 
 
-def tradeoff(system, questions: list, record: Callable, thresholds=THRESHOLDS) -> dict:
+def tradeoff(
+    system, questions: list, record: Callable, thresholds=THRESHOLDS, fitted_records: list | None = None
+) -> dict:
     """Answerable questions refused against unanswerable ones answered, at each answer threshold
     (and the fitted one): every question is asked again at each. ``record(question, answer)``
-    scores one answer (evaluation.answer_record)."""
+    scores one answer (evaluation.answer_record); ``fitted_records``, the run's own records of
+    ``questions`` at the fitted threshold, spare asking them all once more."""
     fitted = system.fitted_threshold
     rows = []
     for threshold in sorted({*thresholds, fitted}):
-        with system.answer_threshold(threshold):
-            records = [record(q, system.answer(q.question)) for q in questions]
+        if threshold == fitted and fitted_records is not None:
+            records = fitted_records
+        else:
+            with system.answer_threshold(threshold):
+                records = [record(q, system.answer(q.question)) for q in questions]
         answerable = [r for r in records if r.answerable]
         unanswerable = [r for r in records if not r.answerable]
         rows.append(

@@ -506,7 +506,9 @@ def evaluate(
         "_rows": rows,
     }
     if can_answer and with_tradeoff and getattr(system, "fitted_threshold", None) is not None:
-        report["tradeoff"] = tradeoff(system, questions, lambda q, a: answer_record(q, a, read_text))
+        report["tradeoff"] = tradeoff(
+            system, questions, lambda q, a: answer_record(q, a, read_text), fitted_records=records
+        )
     return report
 
 

@@ -489,6 +489,20 @@ def test_the_tradeoff_asks_every_question_again_at_each_threshold_and_counts_bot
     assert (rows[0.5]["answerable_refused"], rows[0.5]["gold_span_hit"]) == (1, 1)
     assert system.current == 0.55  # the fitted threshold is back
 
+    # The run's own answers at the fitted threshold are its row: those questions aren't asked again.
+    asked = []
+    system.answer = lambda question, answer=system.answer: asked.append(question) or answer(question)
+    own = [AnswerRecord(answerable=q.answerable, refused=True) for q in questions]
+    table = tradeoff(system, questions, lambda q, a: answer_record(q, a, lambda doc: text), (0.2,), own)
+    assert len(asked) == len(questions)  # at 0.2 only
+    assert table["rows"][-1] == {
+        "threshold": 0.55,
+        "fitted": True,
+        "answerable_refused": 2,
+        "unanswerable_answered": 0,
+        "gold_span_hit": 0,
+    }
+
 
 def test_eval_prints_the_tradeoff_and_its_fitted_row_is_the_run_itself(tiny, capsys):
     corpus, questions = tiny
