@@ -67,7 +67,7 @@ def format_tradeoff(table: dict) -> list[str]:
         return f"{count / of:.2f} ({count}/{of})" if of else "-"
 
     lines = [
-        "trade-off as the answer threshold moves (every question asked again; * the fitted threshold)",
+        "trade-off as the answer threshold moves (every question asked again; * the fitted threshold: this run)",
         f"  {'threshold':<12}{'answerable refused':>22}{'unanswerable answered':>25}{'gold cited':>16}",
     ]
     for row in table["rows"]:
