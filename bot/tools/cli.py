@@ -128,6 +128,7 @@ def cmd_ask(args, settings) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    catch_up(answerer.library, settings)
     if args.question == ["-"]:
         answerer.library.watch()  # a long session answers from what any process re-indexes meanwhile
     for raw in questions:
@@ -150,6 +151,33 @@ def cmd_ask(args, settings) -> int:
             if args.question == ["-"]:
                 print()
     return status
+
+
+def catch_up(library, settings) -> None:
+    """Answer from the corpus asked about: when the corpus dir differs from the index in the data
+    dir (articles added, changed or removed since, or an index built from another corpus), re-index
+    what differs first, as the bot does at start-up. Problems are told on stderr; the index as it
+    is still answers."""
+    from index.articles import CorpusError
+    from index.lock import IndexBusyError
+
+    try:
+        changes = library.pending_changes()
+    except CorpusError as exc:
+        print(f"warning: {exc}; answering from the index as it is", file=sys.stderr)
+        return
+    if changes is None:
+        return
+    counts = ", ".join(f"{len(getattr(changes, k))} {k}" for k in ("added", "changed", "removed"))
+    print(
+        f"the corpus {settings.corpus_dir} differs from the index in {settings.data_dir} ({counts} "
+        "articles): re-indexing what differs",
+        file=sys.stderr,
+    )
+    try:
+        print(library.reindex().summary(), file=sys.stderr)
+    except (IndexBusyError, CorpusError) as exc:
+        print(f"warning: {exc}; answering from the index as it is", file=sys.stderr)
 
 
 def cmd_reindex(args, settings) -> int:

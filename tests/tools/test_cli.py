@@ -116,3 +116,51 @@ def test_reindex_summary_and_corrupt_index_is_rebuilt(cli_dirs, tmp_path):
     result = run_cli("ask", "--json", "Where will the talks begin?", data_dir=data, corpus_dir=corpus)
     assert result.returncode == 0, result.stderr
     assert "Middle East" in json.loads(result.stdout)["answer"]
+
+
+def test_ask_first_re_indexes_a_corpus_that_changed_since_the_index_was_built(tmp_path):
+    import shutil
+
+    corpus, data = tmp_path / "corpus", tmp_path / "data"
+    shutil.copytree(PROJECT / "seeds", corpus)
+    (corpus / "broken.txt").write_bytes(b"\xff\xfe\x00binary")  # skipped, and must not re-index every time
+    question = "Which port will the first group of released sailors cross through?"
+    first = run_cli("ask", "--json", question, data_dir=data, corpus_dir=corpus)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["refused"]
+    # An article added after the index was built (as an admin would drop it into the corpus).
+    (corpus / "sailors.txt").write_text(
+        "Title: Sailors to be exchanged at Izmail\nSource: Harbour Wire\nPublished: 2025-04-02\n"
+        "URL: https://example.org/sailors\n\n"
+        "The first group of released sailors will cross through the port of Izmail on Friday, "
+        "officials from both delegations said.\n",
+        encoding="utf-8",
+    )
+    second = run_cli("ask", "--json", question, data_dir=data, corpus_dir=corpus)
+    assert second.returncode == 0, second.stderr
+    assert "differs from the index" in second.stderr and "1 added" in second.stderr
+    answer = json.loads(second.stdout)
+    assert not answer["refused"] and answer["citations"][0]["doc"] == "sailors.txt"
+    third = run_cli("ask", "--json", question, data_dir=data, corpus_dir=corpus)
+    assert "differs from the index" not in third.stderr
+    assert json.loads(third.stdout)["citations"][0]["doc"] == "sailors.txt"
+
+
+def test_ask_answers_from_the_corpus_asked_about_not_an_index_built_from_another(tmp_path):
+    import shutil
+
+    seeds, other, data = tmp_path / "seeds", tmp_path / "other", tmp_path / "data"
+    shutil.copytree(PROJECT / "seeds", seeds)
+    other.mkdir()
+    (other / "grain.txt").write_text(
+        "Title: Grain corridor talks resume\nSource: Harbour Wire\nPublished: 2025-05-10\n\n"
+        "Negotiators resumed talks on the Black Sea grain corridor in Istanbul on Monday.\n",
+        encoding="utf-8",
+    )
+    built = run_cli("ask", "--json", "What did Putin accept?", data_dir=data, corpus_dir=seeds)
+    assert not json.loads(built.stdout)["refused"], built.stderr
+    result = run_cli("ask", "--json", "What did Putin accept?", data_dir=data, corpus_dir=other)
+    assert result.returncode == 0, result.stderr
+    assert "1 added, 0 changed, 1 removed" in result.stderr
+    answer = json.loads(result.stdout)
+    assert all(c["doc"] == "grain.txt" for c in answer["citations"]), answer
