@@ -19,12 +19,15 @@ import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
+from bot.answering import spelling
 from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, not_a_question, speakers
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
+from bot.answering.lexical import in_articles
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
 from bot.answering.question import clean_question, contextualize
 from bot.answering.scoring import (
@@ -72,6 +75,7 @@ class Context:
     timed: Timed | None = None  # what the question's time decided (bot/answering/dated.py)
     best: float = 0.0  # the question model's probability that the candidates answer it
     missing_outlets: list[str] = field(default_factory=list)  # outlets it names that no article is from
+    asked: str = ""  # the question as searched: its typos corrected (bot/answering/spelling.py)
 
     def refused_outright(self) -> bool:
         """Refused before any sentence is weighed: an instruction or an opinion request, or a
@@ -115,7 +119,9 @@ class ExtractiveAnswerer:
         self.__dict__["_vector_cache"] = {}  # vectors are reused within one answer, never across
         language = detect_language(question)
         retriever = self.library.retriever  # one version for the whole answer
-        query = contextualize(question, history or [])
+        # What is searched and weighed has the typos corrected; the answer shows the question as asked.
+        asked = spelling.correct(question, partial(in_articles, retriever)) if language == "en" else question
+        query = contextualize(asked, history or [])
         if language == "en":  # the keyword/MiniLM search's query embedding, beside the e5 vectors
             retriever.prefetch(query)
         t1 = time.perf_counter()
@@ -130,15 +136,15 @@ class ExtractiveAnswerer:
             return retriever.semantic_search(self._vectors(text)[0], top_k=top_k)
 
         # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
-        timed = arrange(self, question, query, retriever, today=self.today, language=language, search=search)
+        timed = arrange(self, asked, query, retriever, today=self.today, language=language, search=search)
         t3 = time.perf_counter()
-        context = Context(question, language, timed.query, retriever, timed.hits, timed=timed)
+        context = Context(question, language, timed.query, retriever, timed.hits, timed=timed, asked=asked)
         context.missing_outlets = missing_outlets(query, retriever)
         if timed.answer is None:
             if timed.query != query:
                 vectors = self._vectors(timed.query)
             context.candidates = self._candidates(
-                question, timed.query, language, timed.hits, retriever, vectors
+                asked, timed.query, language, timed.hits, retriever, vectors
             )
             context.best = self.calibration.answerable(context.candidates)
         context.timings_ms = {
@@ -212,8 +218,9 @@ class ExtractiveAnswerer:
             own = [c for c in usable if (c.hit.node.metadata.get("source") or "") in sources]
             if own:
                 extra.append(max(own, key=lambda c: c.probability))
-        if context.query != context.question and usable:  # a follow-up read with the question before
-            own_vector = self._vectors(context.question)[0]
+        asked = context.asked or context.question
+        if context.query != asked and usable:  # a follow-up read with the question before
+            own_vector = self._vectors(asked)[0]
             best = max(usable, key=lambda c: float(c.vector @ own_vector))
             if all(best.key != c.key for c in chosen[:1] + extra):
                 extra.append(best)
@@ -240,7 +247,7 @@ class ExtractiveAnswerer:
     def compose(self, context: Context) -> Answer:
         timed = context.timed
         if timed is not None and timed.answer is not None:  # a time refusal, a change list, "latest"
-            answer = timed.answer
+            answer = dataclasses.replace(timed.answer, question=context.question)  # as asked, typos kept
         else:
             chosen = self.choose(context)
             if not chosen:

@@ -54,3 +54,9 @@ def term_weights(terms: list[str], retriever, min_docs: int = 50) -> dict[str, f
         df = bm25.document_frequency(term)
         weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
     return weights
+
+
+def in_articles(retriever, word: str) -> bool:
+    """Whether the (live) articles use ``word`` (as a stem; stop words count as known)."""
+    terms = content_terms(word)
+    return not terms or retriever.version.chunk_bm25.document_frequency(terms[0]) > 0

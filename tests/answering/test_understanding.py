@@ -104,3 +104,36 @@ def test_a_model_is_given_the_sources_for_a_paraphrase(library):
     )
     assert prepared.sources, "the model would never be asked"
     assert any(PAUSE in s.quote for s in prepared.sources)
+
+
+@pytest.mark.parametrize(
+    ("question", "quote"),
+    [
+        ("how long is the pause on enrgy infrastucture strikes?", PAUSE),
+        ("how long was the pauze on energy strikes?", PAUSE),
+        ("wait who was on the phone, just the two presidnets?", "U.S. President Donald Trump and Russian"),
+    ],
+)
+def test_a_question_with_typos_is_answered_as_if_spelled_right(seed_answerer, question, quote):
+    answer = seed_answerer.ask(question)
+    assert not answer.refused, answer.answer
+    assert cites(answer, quote), answer.answer
+    assert answer.question == question  # shown as asked
+
+
+def test_a_typo_does_not_make_an_unanswerable_question_answerable(seed_answerer):
+    assert seed_answerer.ask("what's the populaton of washington?").refused
+
+
+@pytest.mark.parametrize(
+    ("typed", "spelled"),
+    [
+        ("where will the negotations start?", "where will the negotiations start?"),
+        ("what did ushakov call the ceasfire?", "what did ushakov call the ceasefire?"),
+    ],
+)
+def test_a_question_with_typos_gets_the_answer_of_the_question_spelled_right(seed_answerer, typed, spelled):
+    # Not read as a follow-up because its searched words differ from its typed ones.
+    typed_answer, spelled_answer = seed_answerer.ask(typed), seed_answerer.ask(spelled)
+    assert [c.quote for c in typed_answer.citations] == [c.quote for c in spelled_answer.citations]
+    assert typed_answer.answer == spelled_answer.answer
