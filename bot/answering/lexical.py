@@ -56,7 +56,8 @@ def term_weights(terms: list[str], retriever, min_docs: int = 50) -> dict[str, f
     return weights
 
 
-def in_articles(retriever, word: str) -> bool:
-    """Whether the (live) articles use ``word`` (as a stem; stop words count as known)."""
+def in_articles(retriever, word: str) -> int:
+    """How many (live) chunks use ``word`` (as a stem); a stop word counts as used by all."""
     terms = content_terms(word)
-    return not terms or retriever.version.chunk_bm25.document_frequency(terms[0]) > 0
+    bm25 = retriever.version.chunk_bm25
+    return bm25.document_frequency(terms[0]) if terms else max(1, bm25.n_docs)

@@ -32,6 +32,8 @@ def fix(text: str) -> str:
         ("is the ceasfire holding", "is the ceasefire holding"),  # a dropped letter
         ("how many prisonners were exchanged", "how many prisoners were exchanged"),  # a doubled one
         ("Enrgy strikes paused?", "Energy strikes paused?"),  # the first word keeps its capital
+        ("what did dmitreiv say?", "what did dmitriev say?"),  # a name the articles use
+        ("who is Witkof?", "who is Witkoff?"),  # capitalised: corrected only to the articles' names
     ],
 )
 def test_a_misspelled_word_is_corrected_by_one_edit(typed, meant):
