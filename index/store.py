@@ -79,6 +79,10 @@ class ReindexReport:
     def no_op(self) -> bool:
         return not (self.added or self.changed or self.removed)
 
+    def counts(self) -> dict[str, int]:
+        """How many articles were added, changed and removed."""
+        return {k: len(getattr(self, k)) for k in ("added", "changed", "removed")}
+
     def summary(self) -> str:
         head = (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "

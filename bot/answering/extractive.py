@@ -65,7 +65,8 @@ class Support:
 class Context:
     """One question on its way to an answer: everything retrieval found, on one index version."""
 
-    question: str
+    question: str  # as asked (shown with the answer)
+    asked: str  # as searched: its typos corrected (bot/answering/spelling.py)
     language: str
     query: str
     retriever: object
@@ -75,7 +76,6 @@ class Context:
     timed: Timed | None = None  # what the question's time decided (bot/answering/dated.py)
     best: float = 0.0  # the question model's probability that the candidates answer it
     missing_outlets: list[str] = field(default_factory=list)  # outlets it names that no article is from
-    asked: str = ""  # the question as searched: its typos corrected (bot/answering/spelling.py)
 
     def refused_outright(self) -> bool:
         """Refused before any sentence is weighed: an instruction or an opinion request, or a
@@ -138,7 +138,7 @@ class ExtractiveAnswerer:
         # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
         timed = arrange(self, asked, query, retriever, today=self.today, language=language, search=search)
         t3 = time.perf_counter()
-        context = Context(question, language, timed.query, retriever, timed.hits, timed=timed, asked=asked)
+        context = Context(question, asked, language, timed.query, retriever, timed.hits, timed=timed)
         context.missing_outlets = missing_outlets(query, retriever)
         if timed.answer is None:
             if timed.query != query:
@@ -218,9 +218,8 @@ class ExtractiveAnswerer:
             own = [c for c in usable if (c.hit.node.metadata.get("source") or "") in sources]
             if own:
                 extra.append(max(own, key=lambda c: c.probability))
-        asked = context.asked or context.question
-        if context.query != asked and usable:  # a follow-up read with the question before
-            own_vector = self._vectors(asked)[0]
+        if context.query != context.asked and usable:  # a follow-up read with the question before
+            own_vector = self._vectors(context.asked)[0]
             best = max(usable, key=lambda c: float(c.vector @ own_vector))
             if all(best.key != c.key for c in chosen[:1] + extra):
                 extra.append(best)

@@ -172,7 +172,7 @@ class NegotiationsBot(commands.Bot):
             return None
         if changes is None:
             return None
-        counts = {k: len(getattr(changes, k)) for k in ("added", "changed", "removed")}
+        counts = changes.counts()
         log.warning("the corpus differs from the index (%s): re-indexing what changed", counts)
         started = time.time()
         detail = {"trigger": "start-up"} | counts

@@ -168,7 +168,7 @@ def catch_up(library, settings) -> None:
         return
     if changes is None:
         return
-    counts = ", ".join(f"{len(getattr(changes, k))} {k}" for k in ("added", "changed", "removed"))
+    counts = ", ".join(f"{n} {k}" for k, n in changes.counts().items())
     print(
         f"the corpus {settings.corpus_dir} differs from the index in {settings.data_dir} ({counts} "
         "articles): re-indexing what differs",

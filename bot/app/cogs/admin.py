@@ -205,8 +205,13 @@ class AdminCog(commands.Cog):
             report=summary,
         )
         counts = (
-            {k: len(getattr(report, k)) for k in ("added", "changed", "removed", "unchanged")}
-            | {"chunks": report.chunks, "skipped": len(report.skipped), "seconds": round(report.seconds, 2)}
+            report.counts()
+            | {
+                "unchanged": len(report.unchanged),
+                "chunks": report.chunks,
+                "skipped": len(report.skipped),
+                "seconds": round(report.seconds, 2),
+            }
             if report is not None
             else {"error": error}
         )
