@@ -103,7 +103,7 @@ class Timed:
     query: str
     hits: list[Hit]
     when: When = field(default_factory=When)
-    answer: Answer | None = None  # a refusal or a change-over-time list: nothing left to compose
+    answer: Answer | None = None  # a refusal, a change-over-time list, a dateline: nothing left to compose
     earlier: list = field(default_factory=list)  # (date, candidate) of an older state to add
     language: str = "en"
 

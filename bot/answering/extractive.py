@@ -24,6 +24,7 @@ from functools import partial
 import numpy as np
 
 from bot.answering import spelling
+from bot.answering.about import answer_about, asked_aspect
 from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, not_a_question, speakers
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
@@ -140,6 +141,8 @@ class ExtractiveAnswerer:
         t3 = time.perf_counter()
         context = Context(question, asked, language, timed.query, retriever, timed.hits, timed=timed)
         context.missing_outlets = missing_outlets(query, retriever)
+        if timed.answer is None and (aspect := asked_aspect(asked)) is not None:  # "who put this story out?"
+            timed.answer = answer_about(question, aspect, retriever, timed.hits, language, bool(history))
         if timed.answer is None:
             if timed.query != query:
                 vectors = self._vectors(timed.query)
@@ -245,7 +248,7 @@ class ExtractiveAnswerer:
 
     def compose(self, context: Context) -> Answer:
         timed = context.timed
-        if timed is not None and timed.answer is not None:  # a time refusal, a change list, "latest"
+        if timed is not None and timed.answer is not None:  # a time refusal, a change list, a dateline
             answer = dataclasses.replace(timed.answer, question=context.question)  # as asked, typos kept
         else:
             chosen = self.choose(context)
