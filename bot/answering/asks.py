@@ -118,35 +118,35 @@ _ACTING = frozenset(
 )
 
 
-def _name_key(word: str) -> str:
+def name_key(word: str) -> str:
     return re.split(r"[’']", word.rstrip("."))[0].lower()  # "Lysenko's" → lysenko
 
 
-def _words(sentence: str) -> list[str]:
+def sentence_words(sentence: str) -> list[str]:
     return _WORD.findall(_DATELINE.sub("", sentence.strip()))
 
 
 def _capitalised_inside(split: list[list[str]]) -> set[str]:
     """Keys of the words written capitalised after a sentence's first word (names, not grammar)."""
-    return {_name_key(w) for words in split for w in words[1:] if w[0].isupper()}
+    return {name_key(w) for words in split for w in words[1:] if w[0].isupper()}
 
 
 def actors(sentences) -> frozenset[str]:
     """The names ``sentences`` show as people or bodies that act (keys: lower case, no 's). A
     sentence's first word is capitalised by grammar ("Negotiators signed …", "Russian President
     Vladimir Putin …"): it counts only if it is also written capitalised inside a sentence."""
-    split = [_words(sentence) for sentence in sentences]
+    split = [sentence_words(sentence) for sentence in sentences]
     inside = _capitalised_inside(split)
     found: set[str] = set()
     for words in split:
         for i, (before, word, after) in enumerate(zip([""] + words, words, words[1:])):
-            key = _name_key(word)
+            key = name_key(word)
             if not word[0].isupper() or len(key) < 2 or key in _NOT_NAMES:
                 continue
             named = i > 0 or key in inside
-            if after[0].isupper() and len(_name_key(after)) > 1 and _name_key(after) not in _NOT_NAMES:
+            if after[0].isupper() and len(name_key(after)) > 1 and name_key(after) not in _NOT_NAMES:
                 if before.lower() not in _PLACE_BEFORE:  # not "the Black Sea", "in New York"
-                    found |= {_name_key(after), key} if named else {_name_key(after)}  # a name in full
+                    found |= {name_key(after), key} if named else {name_key(after)}  # a name in full
             elif after.lower() in _ACTING and named:
                 found.add(key)
     return frozenset(found)
@@ -181,11 +181,11 @@ def speakers(question: str, sentences) -> frozenset[str]:
     match = _SPEAKER.search(question)
     if not match:
         return frozenset()
-    inside = _capitalised_inside([_words(sentence) for sentence in sentences])
+    inside = _capitalised_inside([sentence_words(sentence) for sentence in sentences])
     found = set()
     words = _WORD.findall(match.group("who"))
     for i, word in enumerate(words):
-        key = _name_key(word)
+        key = name_key(word)
         if i < len(words) - 1 and key != word.lower():  # "Putin's envoy": the envoy speaks
             continue
         if len(key) > 1 and key not in _NOT_NAMES and (word[0].isupper() or key in inside):
@@ -198,7 +198,7 @@ def speakers(question: str, sentences) -> frozenset[str]:
 
 def names_any(sentence: str, keys: frozenset[str]) -> bool:
     """Whether ``sentence`` names one of ``keys`` (any case, "Zelensky's" too)."""
-    return any(_name_key(w) in keys for w in _words(sentence))
+    return any(name_key(w) in keys for w in sentence_words(sentence))
 
 
 def has_detail(
@@ -217,7 +217,7 @@ def has_detail(
         return bool(_NUMBER.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     if detail is Detail.PERSON and known_actors:
-        keys = {_name_key(w) for w in _words(sentence) if w[0].isupper()}
+        keys = {name_key(w) for w in sentence_words(sentence) if w[0].isupper()}
         return bool((keys & known_actors) - asked)
     # Days and months are capitalised but name no one and no place.
     names = [m.group(0) for m in _NAME.finditer(sentence.strip()) if m.group(0).lower() not in _DATE_WORDS]

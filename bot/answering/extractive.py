@@ -31,6 +31,7 @@ from bot.answering.language import detect_language, framing, refusal
 from bot.answering.lexical import in_articles
 from bot.answering.model import DEFAULT_MAX_QUESTION_CHARS, Answer, Citation, with_markers
 from bot.answering.question import clean_question, contextualize
+from bot.answering.roles import asked_person, titled
 from bot.answering.scoring import (
     Calibration,
     Candidate,
@@ -197,6 +198,14 @@ class ExtractiveAnswerer:
         """The answer's sentences (empty: refuse), in order of probability."""
         if context.refused_outright():
             return []
+        # "What's Dmitriev's role?": every title the articles give the person, sentence-model aside.
+        person = (
+            asked_person(context.asked, [c.text for c in context.candidates])
+            if context.language == "en"
+            else None
+        )
+        if person and (found := titled(context.candidates, person, self.config.max_sentences)):
+            return found
         chosen = self._pick(context.candidates, context.best, self.calibration.answer_threshold)
         if not chosen:
             return []
