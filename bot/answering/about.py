@@ -27,6 +27,12 @@ class Aspect(enum.Enum):
 # The article as the question's object; a typo in the noun is forgiven (see ``_near``).
 _NOUNS = ("article", "piece", "story", "report", "text", "dispatch", "item", "writeup", "write-up")
 _DEICTIC = re.compile(r"\b(?:this|that|the)\s+(?:news\s+)?([a-z-]{4,9})\b", re.I)
+# A bare "this"/"it" as what was published or filed: "who published this?", "where was it filed from?"
+_BARE = re.compile(
+    r"\b(?:published|put\s+out|ran|released|filed|written|sent|datelined)\s+(?:this|it)\b"
+    r"|\b(?:is|was)\s+(?:this|it)\s+(?:from|published|filed|written|datelined|sent)\b",
+    re.I,
+)
 _DEICTIC_RU_UK = re.compile(
     r"\b(?:эт[аоиуы]\w*|данн\w+|ц[яеію]\w*|цьо\w+|ці\w*)\s+(?:стать\w+|статт\w+|материал\w*|матеріал\w*|"
     r"текст\w*|заметк\w+|замітк\w+|публикаци\w+|публікаці\w+|новост\w+|новин\w+)",
@@ -34,14 +40,14 @@ _DEICTIC_RU_UK = re.compile(
 )
 _PLACE = re.compile(
     r"\b(?:datelined?|filed)\s+(?:from|in)\b|\b(?:sent|written)\s+from\b|\bdateline\b"
-    r"|\b(?:is|was)\s+(?:this|that|the)\s+[\w-]+\s+from\b"
+    r"|\b(?:is|was)\s+(?:this|that|the)\s+[\w-]+\s+from\b|\b(?:is|was)\s+(?:this|it)\s+(?:from|filed|datelined)\b"
     r"|\bwhere\s+(?:is|was|does|did)\s+(?:this|that|the)\s+[\w-]+\s+(?:from|come\s+from)\b"
     r"|\b(?:откуда|из\s+какого\s+города)\s+(?:эт|данн)\w*\s+(?:стать|материал|заметк|текст|публикац|новост)"
     r"|\b(?:звідки|з\s+якого\s+міста)\s+(?:ц|цьо)\w*\s+(?:статт|матеріал|замітк|текст|публікац|новин)",
     re.I,
 )
 _OUTLET = re.compile(
-    r"\b(?:w\w{2,4}(?:'s)?|the)\s+(?:news\s+)?(?:outlet|publication|publisher|newspaper|media|"
+    r"\b(?:w\w{2,4}(?:'s)?|the)\s+(?:news\s+)?(?:outlet|publication|publisher|newspaper|paper|media|org|organi[sz]ation|"
     r"news\s+(?:site|agency|organi[sz]ation|source))\b"
     r"|\bsource\s+(?:of|for)\s+(?:this|that|the)\s+(?:news\s+)?[\w-]+\s*[?.!]*$|\bw\w{2,4}\s+source\s+is\s+(?:this|it)\b"
     r"|\bwho\s+(?:published|put\s+out|ran|released|put\s+[\w-]+\s+(?:[\w-]+\s+)?out)\b"
@@ -105,7 +111,7 @@ def _near(word: str, target: str) -> bool:
 
 def _references(question: str) -> list[re.Match]:
     """Where the question points at an article as such ("this piece", «эта статья»)."""
-    found = list(_DEICTIC_RU_UK.finditer(question))
+    found = list(_DEICTIC_RU_UK.finditer(question)) + list(_BARE.finditer(question))
     for m in _DEICTIC.finditer(question):
         word = m.group(1).lower()
         if any(_near(word, noun) if len(noun) >= 5 else word == noun for noun in _NOUNS):

@@ -36,7 +36,15 @@ _ASKS_ROLE = [
         re.I,
     ),
     # "who is Karoline Leavitt?", "who's kirill dmitriev"
-    re.compile(r"^\s*who(?:['’]s|\s+is|\s+was)\s+(?P<who>[^?,;]+?)\s*\??\s*$", re.I),
+    re.compile(
+        r"^\s*who(?:\s+(?:exactly|actually|really))?(?:['’]s|\s+is|\s+was)\s+(?P<who>[^?,;]+?)\s*\??\s*$",
+        re.I,
+    ),
+    # "what does Witkoff do?"
+    re.compile(
+        r"^\s*what\s+(?:does|did)\s+(?P<who>[\w’'.-]+(?:\s+[\w’'.-]+)?)\s+do\s*(?:for\s+a\s+living)?\s*\??\s*$",
+        re.I,
+    ),
     # «кто такой Дмитриев», «хто такий Дмитрієв»: the name is English only in the articles, so
     # Russian and Ukrainian questions are left to the ordinary answer.
 ]

@@ -24,6 +24,10 @@ TIMELINE = Path(__file__).resolve().parent.parent / "data" / "timeline2" / "corp
         ("wich news outlet put this story out? there's no byline", Aspect.OUTLET),
         ("who published this report?", Aspect.OUTLET),
         ("what's the source of this article?", Aspect.OUTLET),
+        ("where was this written from?", Aspect.PLACE),  # a bare "this"
+        ("which paper is this from?", Aspect.OUTLET),
+        ("what news org published this", Aspect.OUTLET),
+        ("who released it?", Aspect.OUTLET),
         ("Откуда эта статья?", Aspect.PLACE),
         ("Какое издание опубликовало эту статью?", Aspect.OUTLET),
         ("Звідки ця стаття?", Aspect.PLACE),

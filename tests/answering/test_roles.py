@@ -40,6 +40,9 @@ def test_the_title_a_sentence_gives_a_person(sentence, keys, title):
         ("what position does Rubio hold?", {"rubio"}),
         ("who's kirill dmitriev", {"kirill", "dmitriev"}),
         ("who is Witkoff?", {"witkoff"}),
+        ("who exactly is Witkoff?", {"witkoff"}),
+        ("what does witkoff do?", {"witkoff"}),
+        ("what does Witkoff want?", set()),
         ("Who is leading the U.S. negotiations?", set()),  # asks for a person, not what one is
         ("Who is the president of France?", set()),
         ("what's Macron's role?", set()),  # no article names him
