@@ -157,10 +157,31 @@ def actors(sentences) -> frozenset[str]:
 # its topic ("The White House confirmed …" is not what Zelensky said).
 _SPEAKER = re.compile(
     r"\b(?:what|how)\s+(?:did|does|do|has|have|had|is|was|were|are|will|would)\s+"
-    r"(?P<who>(?:[\w’'.-]+\s+){0,3}?[\w’'.-]+?)(?:['’]s)?\s+(?:say|said|claim|think|propose|want|demand|tell|"
+    r"(?P<who>(?:[\w’'.-]+\s+){0,3}?[\w’'.-]+?)(?:['’]s)?\s+(?P<verb>say|said|claim|think|propose|want|demand|tell|"
     r"announce|reply|respond|react|argue|warn|suggest|offer|feel|believe|insist|make of|think of)\b",
     re.I,
 )
+# "What did Zelensky say": an answer has him say something — a verb of saying or a quotation, not
+# merely his name ("Trump met with Ukrainian President Volodymyr Zelensky" says nothing of his).
+_ASKS_WORDS = frozenset("say said claim tell announce reply respond argue warn insist".split())
+_UTTERS = re.compile(
+    r"\b(?:say|says|said|saying|stated?|states|stating|announc\w*|told|tells?|telling|added|adds|warn\w*|"
+    r"confirm\w*|den(?:y|ied|ies)|insist\w*|argu\w*|noted|notes|wr(?:ote|ites)|declar\w*|call(?:ed|s|ing)|urg\w*|"
+    r"claim\w*|explain\w*|acknowledg\w*|admit\w*|repl(?:y|ied|ies)|respond\w*|dismiss\w*|describ\w*|accus\w*|"
+    r"prais\w*|criticis\w*|criticiz\w*|reject\w*|welcom\w*|comment\w*|according to|remarks?|statement)\b|[«“\"]",
+    re.I,
+)
+
+
+def asks_words(question: str) -> bool:
+    """Whether the question asks what someone said ("what did Zelensky say about …")."""
+    match = _SPEAKER.search(question)
+    return bool(match) and match.group("verb").lower() in _ASKS_WORDS
+
+
+def utters(sentence: str) -> bool:
+    """Whether the sentence reports words: a verb of saying, or a quotation."""
+    return bool(_UTTERS.search(sentence))
 
 
 # The parties of these negotiations go by their capitals, seats and adjectives as often as by

@@ -25,7 +25,17 @@ import numpy as np
 
 from bot.answering import spelling
 from bot.answering.about import answer_about, asked_aspect
-from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, not_a_question, speakers
+from bot.answering.asks import (
+    Detail,
+    actors,
+    asked_detail,
+    asks_words,
+    has_detail,
+    names_any,
+    not_a_question,
+    speakers,
+    utters,
+)
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.lexical import in_articles
@@ -176,9 +186,12 @@ class ExtractiveAnswerer:
         metadata = getattr(retriever, "metadata_index", None)
         asked = metadata.without_mentions(question) if metadata is not None else question
         who = speakers(asked, (c.text for c in candidates)) if language == "en" else frozenset()
+        words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
         for cand in candidates:
-            cand.has_detail = has_detail(cand.text, detail, question, names) and (
-                not who or names_any(cand.text, who)
+            cand.has_detail = (
+                has_detail(cand.text, detail, question, names)
+                and (not who or names_any(cand.text, who))
+                and (not words or utters(cand.text))
             )
         return candidates
 

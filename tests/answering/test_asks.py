@@ -3,7 +3,16 @@ answered by a name the articles show acting, not by any capitalised word."""
 
 from __future__ import annotations
 
-from bot.answering.asks import Detail, actors, asked_detail, has_detail, names_any, speakers
+from bot.answering.asks import (
+    Detail,
+    actors,
+    asked_detail,
+    asks_words,
+    has_detail,
+    names_any,
+    speakers,
+    utters,
+)
 
 LEAD = (
     "OSLO (Pinewood Times) - Russian and Ukrainian teams agreed in Oslo on Thursday to reinstate the "
@@ -86,3 +95,20 @@ def test_what_an_absent_speaker_said_is_refused_over_a_related_sentence(seed_ans
     assert seed_answerer.ask("What did China say about the ceasefire?").refused
     answer = seed_answerer.ask("What did Dmitriev say about the call?")
     assert not answer.refused and "Dmitriev" in answer.citations[0].quote
+
+
+def test_what_someone_said_needs_a_sentence_where_they_say_something():
+    assert asks_words("what did zelensky say about the energy truce?")
+    assert asks_words("What did Rubio tell reporters?")
+    assert not asks_words("What does Russia want Kyiv to stop doing?")  # a demand, not words
+    assert not asks_words("how did zelensky react?")
+    assert not utters("Tensions escalated after Trump met with Ukrainian President Volodymyr Zelensky.")
+    assert utters("Senator Marco Rubio responded that U.S. decisions won't rely on public statements.")
+    assert utters("Russian envoy Kirill Dmitriev called the call a «historic moment».")
+
+
+def test_a_speaker_named_but_not_speaking_is_no_answer(seed_answerer):
+    # The article names Zelensky once, in a sentence about Trump meeting him: nothing he said.
+    assert seed_answerer.ask("what did zelensky say about the energy truce?").refused
+    answer = seed_answerer.ask("what did rubio say?")
+    assert not answer.refused and "Senator Marco Rubio responded" in answer.citations[0].quote
