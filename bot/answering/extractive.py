@@ -211,14 +211,8 @@ class ExtractiveAnswerer:
         """The answer's sentences (empty: refuse), in order of probability."""
         if context.refused_outright():
             return []
-        # "What's Dmitriev's role?": every title the articles give the person, sentence-model aside.
-        person = (
-            asked_person(context.asked, [c.text for c in context.candidates])
-            if context.language == "en"
-            else None
-        )
-        if person and (found := titled(context.candidates, person, self.config.max_sentences)):
-            return found
+        if titles := self.titles(context):
+            return titles
         chosen = self._pick(context.candidates, context.best, self.calibration.answer_threshold)
         if not chosen:
             return []
@@ -227,6 +221,14 @@ class ExtractiveAnswerer:
         seen: set = set()
         unique = [c for c in ordered if not (c.key in seen or seen.add(c.key))]
         return unique[: self.config.max_sentences]
+
+    def titles(self, context: Context) -> list[Candidate]:
+        """For "what's Dmitriev's role?": every title the articles give the person, which the
+        sentence model does not weigh (bot/answering/roles.py); [] for other questions."""
+        if context.language != "en":
+            return []
+        person = asked_person(context.asked, [c.text for c in context.candidates])
+        return titled(context.candidates, person, self.config.max_sentences) if person else []
 
     def _covering(self, context: Context, chosen: list[Candidate]) -> list[Candidate]:
         """Sentences the question itself asks for that the probability ranking may miss: one from

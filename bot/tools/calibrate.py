@@ -54,6 +54,9 @@ class Case:
     gold_groups: list[set[int]] = field(default_factory=list)  # candidates covering each evidence quote
     docs: list[str] = field(default_factory=list)  # each candidate's article
     part_sims: np.ndarray | None = None  # candidates × question parts
+    # The outcome when a rule, not the fitted models, answers (an article's dateline, a person's
+    # titles, a date-aware answer): the same under every calibration.
+    settled: dict | None = None
 
 
 def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
@@ -84,6 +87,9 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
         )
         detail = np.array([c.has_detail for c in cands], dtype=bool)
         group = sorted({doc for doc, _ in q.evidence})
+        settled = None
+        if (context.timed is not None and context.timed.answer is not None) or answerer.titles(context):
+            settled = _settled(answerer.compose(context), q, spans, texts)
         cases.append(
             Case(
                 name,
@@ -97,11 +103,31 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
                 groups,
                 [c.doc for c in cands],
                 np.array([c.part_sims for c in cands]),
+                settled,
             )
         )
         print(f"  {name} {len(cases)}", end="\r", file=sys.stderr)
     print(file=sys.stderr)
     return cases
+
+
+def _settled(answer, q, spans, texts) -> dict:
+    """The outcome (as ``outcome``) of an answer a rule composed."""
+    cited = [any(c.doc == d and c.start < e and s < c.end for d, s, e in spans) for c in answer.citations]
+    covered = []
+    for doc, quote in q.evidence:
+        start = (texts(doc) or "").find(quote)
+        end = start + len(quote)
+        covered.append(
+            start >= 0 and any(c.doc == doc and c.start < end and start < c.end for c in answer.citations)
+        )
+    return {
+        "refused": answer.refused,
+        "first_gold": bool(cited) and cited[0],
+        "any_gold": any(cited),
+        "all_gold": not answer.refused and bool(covered) and all(covered),
+        "extra_wrong": sum(1 for g in cited[1:] if not g),
+    }
 
 
 def fold_of(case: Case) -> int:
@@ -148,6 +174,8 @@ def probabilities(cal: Calibration, case: Case) -> tuple[np.ndarray, float]:
 
 def outcome(cal: Calibration, case: Case, pq: tuple[np.ndarray, float], max_sentences: int = 3) -> dict:
     """What the answerer would do with ``case`` under ``cal`` (the same rule: scoring.select)."""
+    if getattr(case, "settled", None) is not None:  # (cases pickled before the field have none)
+        return case.settled
     p, q = pq
     parts = case.part_sims if case.part_sims is not None else np.zeros((len(p), 0))
     docs = case.docs or [str(i) for i in range(len(p))]

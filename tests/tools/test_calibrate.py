@@ -76,3 +76,16 @@ def test_a_second_sentence_of_the_same_article_is_quoted_when_the_data_ask_for_i
     assert len(select(p, np.ones(10, bool), docs, parts, q, cal.answer_threshold, cal)) == 2
     never = dataclasses.replace(cal, same_article_threshold=NEVER)
     assert select(p, np.ones(10, bool), docs, parts, q, cal.answer_threshold, never) == [int(np.argmax(p))]
+
+
+def test_a_question_a_rule_answered_keeps_its_outcome_under_every_calibration():
+    # A dateline or a person's titles are not chosen by the fitted models: the held-out figures
+    # count what the answerer did, not what the models would have chosen among the candidates.
+    rng = np.random.default_rng(2)
+    cases = [_case(i, i % 3 != 0, rng) for i in range(60)]
+    settled = {"refused": False, "first_gold": True, "any_gold": True, "all_gold": True, "extra_wrong": 0}
+    ruled = dataclasses.replace(_case(99, True, rng), x=np.zeros((0, len(FEATURES))), settled=settled)
+    ruled.gold, ruled.detail = np.zeros(0, bool), np.zeros(0, bool)
+    cal = fit(cases + [ruled])
+    assert outcome(cal, ruled, probabilities(cal, ruled)) == settled
+    assert not outcome(cal, dataclasses.replace(ruled, settled=None), probabilities(cal, ruled))["all_gold"]
