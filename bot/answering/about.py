@@ -63,11 +63,18 @@ _FURTHER_QUESTION = re.compile(
 )
 # A dateline: capitalised place or outlet words, maybe a date, maybe "(Outlet)", then a dash;
 # or an "Outlet, City." sentence of its own.
-_DATELINE = re.compile(
+DATELINE = re.compile(
     r"^(?P<line>[A-Z][\w.'’&-]*(?:[ ,]+[A-Z][\w.'’&-]*){0,3}(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2})?"
     r"(?:\s*\([^()]{2,40}\))?)\s*[-–—]\s"
     r"|^(?P<whole>[A-Z][^.,;:!?]{1,40},\s*[A-Z][\w .'’-]{1,30}\.)\s*$"
 )
+
+
+def without_dateline(sentence: str) -> str:
+    """The sentence after its dateline ("OSLO (Pinewood Times) - Russian and …" → "Russian and …")."""
+    match = DATELINE.match(sentence.strip())
+    return sentence.strip()[match.end() :] if match else sentence.strip()
+
 
 TEXTS = {
     "en": {
@@ -144,7 +151,7 @@ def dateline(retriever, doc: str) -> Citation | None:
     spans = node_sentences(node) or [(base, base + len(node.text))]
     start, end = spans[0]
     sentence = node.text[start - base : end - base]
-    match = _DATELINE.match(sentence)
+    match = DATELINE.match(sentence)
     if match is None:
         return None
     line = match.group("line") or match.group("whole")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 import re
 
+from bot.answering.about import without_dateline
+
 
 class Detail(enum.Enum):
     DATE = "date"  # "what date", "which day": a calendar date, day, month or year
@@ -103,7 +105,6 @@ def asked_detail(question: str) -> Detail | None:
 # doing ("the Kremlin stated", "Ukraine proposed"). A wire story's opening sentence is full of
 # capitalised words that are none of these — its dateline ("OSLO (Pinewood Times) -"), places,
 # nationalities — and used to answer every "who" question about its article.
-_DATELINE = re.compile(r"^\s*[A-Z][A-Z .'-]+(?:,\s*[A-Za-z .]+)?\s*\([^)]*\)\s*[-–—]\s*")
 _WORD = re.compile(r"[^\W\d_][\w’'-]*\.?|[,;:()\"“”«»—–]")  # punctuation separates names
 _NOT_NAMES = frozenset(
     _DATE_WORDS
@@ -123,7 +124,7 @@ def name_key(word: str) -> str:
 
 
 def sentence_words(sentence: str) -> list[str]:
-    return _WORD.findall(_DATELINE.sub("", sentence.strip()))
+    return _WORD.findall(without_dateline(sentence))
 
 
 def _capitalised_inside(split: list[list[str]]) -> set[str]:
