@@ -21,6 +21,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from bot.answering.about import DATELINE
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
@@ -248,6 +249,15 @@ def arrange(
     multi = metadata is not None and (
         len(metadata.source_mentions(query)) > 0 or len(re.findall(r"\b\d{4}\b", query)) > 1
     )
+    if (
+        when.recency
+        and not (multi or when.period or when.before or when.after)
+        and _news_only(query, when, language)
+    ):
+        # "what's the latest?", "any updates?": no topic, so the newest reports' opening sentences.
+        answer = _latest_leads(question, retriever, today, language)
+        if answer is not None:
+            return Timed(query, [], when, answer, language=language)
     # With every article from one day, before/after and "latest" choose nothing ("after the call"
     # in a question about a single report is not a time to filter by).
     one_day = len(set(_days(retriever))) <= 1 and not (when.period or when.prediction)
@@ -415,12 +425,56 @@ class _Sentence:  # the shape of the answerer's sentence candidates, for ``_cita
     end: int
 
 
+# Words that ask for news without naming a topic ("any news on the talks?", «какие последние
+# новости?»): in a bot about these negotiations, "the talks" are no topic of their own.
+_NEWS_WORDS = (
+    "news update updates development developments happening going situation anything new story stories talks "
+    "negotiations peace process какие какая что есть новости новость новое нового переговоры переговорах "
+    "які яка що є новини новина нове нового переговори переговорах"
+)
+
+
+def _news_only(query: str, when: When, language: str) -> bool:
+    """Whether the question asks for the latest news without naming what about."""
+    generic = set(content_terms(_NEWS_WORDS))
+    return not [t for t in content_terms(when.strip(query)) if t not in generic]
+
+
+def _latest_leads(question: str, retriever, today: dt.date, language: str) -> Answer | None:
+    """The opening sentence of each report of the newest day (not after ``today``)."""
+    version = retriever.version
+    days: dict[str, dt.date] = {}
+    for doc in version.articles:
+        value = str(version.articles[doc].get("published") or "")
+        if re.match(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                days[doc] = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    days = {doc: day for doc, day in days.items() if day <= today} or days
+    if not days:
+        return None
+    newest = max(days.values())
+    hits = []
+    for doc in sorted(d for d, day in days.items() if day == newest):
+        nodes, _ = version.article_vectors(doc)
+        if len(nodes):
+            hits.append(Hit(min(nodes, key=lambda n: n.start_char_idx or 0), 0.0, 0.0, 0.0))
+    return _period_leads(question, hits, language) if hits else None
+
+
 def _period_leads(question: str, hits: list[Hit], language: str) -> Answer:
     """A question that names only a period: the opening sentence of each report of the period,
-    oldest first, one cited line per date."""
+    oldest first, one cited line per date (a dateline that is a sentence of its own, "News
+    Country, Washington.", is not the report's opening sentence)."""
     firsts: dict[str, _Sentence] = {}
     for hit in hits:
         sentences = node_sentences(hit.node)
+        base = hit.node.start_char_idx or 0
+        if len(sentences) > 1 and DATELINE.fullmatch(
+            hit.node.text[sentences[0][0] - base : sentences[0][1] - base]
+        ):
+            sentences = sentences[1:]
         doc = hit.node.metadata.get("doc")
         if sentences and (doc not in firsts or sentences[0][0] < firsts[doc].start):
             firsts[doc] = _Sentence(hit, *sentences[0])

@@ -20,7 +20,8 @@ Period = tuple[dt.date, dt.date]
 _RECENCY = re.compile(
     r"\b(?:(?:latest|newest)(?:\s+(?:news|updates?|developments?|information|reports?|situation))?|most\s+recent(?:ly)?|recent(?:ly)?|now|right\s+now|nowadays|currently|current|"
     r"still|so\s+far|these\s+days|today|at\s+present|presently|at\s+the\s+moment|as\s+of\s+now|"
-    r"to\s+date|any\s*more|any\s+longer|as\s+it\s+stands|"
+    r"to\s+date|any\s*more|any\s+longer|as\s+it\s+stands|lately|any\s+(?:news|updates?)|what['’]?s\s+new|"
+    r"anything\s+new|что\s+нового|що\s+нового|"
     r"сейчас|теперь|сегодня|в\s+настоящее\s+время|последн\w*|по\s+состоянию\s+на\s+сегодня|"
     r"зараз|тепер|сьогодні|наразі|останн\w*)\b",
     re.I,

@@ -184,3 +184,29 @@ def test_the_earlier_state_comes_from_a_report_that_answers_on_its_own(answerer,
     hits = [h for h in retriever.search(query, top_k=POOL) if h.node.metadata.get("doc") == older[0].doc]
     support = answerer.support(question, query, hits, retriever)
     assert support.chosen, f"{older[0].doc} only comes close: {answer.answer}"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what's the latest?", "any updates?", "any news on the talks lately?", "Какие последние новости?"],
+)
+def test_asking_for_the_latest_without_a_topic_gets_the_newest_report(answerer, question):
+    # TODAY is 2025-07-20: the newest report is 06 (2025-07-03); the undated explainer is never newest.
+    answer = answerer.ask(question)
+    assert not answer.refused and _cited(answer) == ["06_vienna_new_mediator.txt"]
+    _well_formed(answer)
+    assert answer.citations[0].quote.startswith("VIENNA (Pine Valley Courier) - ")  # its opening sentence
+    assert "2025-07-03" in answer.answer
+
+
+def test_the_latest_is_the_newest_report_up_to_today(make_answerer):
+    answer = make_answerer("2025-04-01").ask("what's new?")
+    assert _cited(answer) == ["04_corridor_truce_suspended.txt"]
+
+
+def test_a_dateline_of_its_own_is_not_the_latest_reports_opening_sentence(seed_answerer):
+    answer = seed_answerer.ask("what's the latest?")
+    assert not answer.refused
+    assert answer.citations[0].quote.startswith(
+        "In a nearly two-hour call"
+    )  # not "News Country, Washington."
