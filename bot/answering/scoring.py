@@ -7,7 +7,8 @@ Signals (``FEATURES``), all measured per candidate sentence of the retrieved chu
 - ``prev_sem``: the cosine of the sentence before it ("This raises concerns …" answers what its
   predecessor is about);
 - ``lex``: the share of the question's idf-weighted content words the sentence contains (English
-  questions), and ``lex_gap`` below the best;
+  questions; a sentence that refers back, "This raises …", also holds the words of the one
+  before it), and ``lex_gap`` below the best;
 - ``weight``: the idf weight of the question's keywords it holds (a tenth of it: two
   distinctive words ≈ 1), an absolute measure where ``lex`` is a share;
 - ``unseen``: the share of the question's keyword weight that no candidate sentence holds (the
@@ -233,6 +234,11 @@ def question_parts(question: str) -> list[str]:
     return parts[:3] if len(parts) >= 2 else []
 
 
+_ANAPHOR = re.compile(
+    r"(?:This|That|These|Those|Such)\b(?!\s+(?:week|month|year|morning|evening|time|weekend)\b)"
+)
+
+
 def candidates_of(
     query: str,
     language: str,
@@ -265,14 +271,19 @@ def candidates_of(
             vectors = np.zeros((len(spans), len(q)), dtype="float32")
         doc = node.metadata.get("doc")
         previous = None  # the sentence before, in the chunk
+        previous_terms: set[str] = set()
         for (start, end), vector in zip(spans, vectors):
             vector = np.asarray(vector, dtype="float32")
             sem, prev_sem, previous = float(vector @ q), previous, float(vector @ q)
+            text = node.text[start - base : end - base]
+            own_terms = set(content_terms(text)) if idf else set()
+            # "This raises concerns about …" is about what the sentence before says: it holds
+            # that sentence's words too ("what concerns does dividing the assets raise?").
+            sentence_terms = own_terms | previous_terms if _ANAPHOR.match(text) else own_terms
+            previous_terms = own_terms
             if (doc, start, end) in seen:  # the same sentence in two overlapping chunks
                 continue
             seen.add((doc, start, end))
-            text = node.text[start - base : end - base]
-            sentence_terms = set(content_terms(text)) if idf else set()
             found_terms |= sentence_terms
             cand = Candidate(hit, rank, doc, start, end, text, vector)
             cand.part_sims = tuple(float(vector @ p) for p in parts)

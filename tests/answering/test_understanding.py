@@ -137,3 +137,15 @@ def test_a_question_with_typos_gets_the_answer_of_the_question_spelled_right(see
     typed_answer, spelled_answer = seed_answerer.ask(typed), seed_answerer.ask(spelled)
     assert [c.quote for c in typed_answer.citations] == [c.quote for c in spelled_answer.citations]
     assert typed_answer.answer == spelled_answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What concerns does dividing strategic assets raise?", "what worries come from carving up the power plants?"],
+)
+def test_a_sentence_that_refers_back_holds_the_words_of_the_one_before(seed_answerer, question):
+    # "This raises concerns about Ukraine's sovereignty …" answers what the sentence before it
+    # ("… dividing strategic assets …") raises, though it repeats none of those words.
+    answer = seed_answerer.ask(question)
+    assert not answer.refused
+    assert any(c.quote.startswith("This raises concerns about Ukraine") for c in answer.citations)
