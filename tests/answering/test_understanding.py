@@ -141,7 +141,10 @@ def test_a_question_with_typos_gets_the_answer_of_the_question_spelled_right(see
 
 @pytest.mark.parametrize(
     "question",
-    ["What concerns does dividing strategic assets raise?", "what worries come from carving up the power plants?"],
+    [
+        "What concerns does dividing strategic assets raise?",
+        "what worries come from carving up the power plants?",
+    ],
 )
 def test_a_sentence_that_refers_back_holds_the_words_of_the_one_before(seed_answerer, question):
     # "This raises concerns about Ukraine's sovereignty …" answers what the sentence before it
