@@ -16,6 +16,7 @@ import re
 
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
+from bot.answering.spelling import one_edit_apart
 from index.chunking import node_sentences
 
 
@@ -24,7 +25,7 @@ class Aspect(enum.Enum):
     OUTLET = "outlet"  # who put it out
 
 
-# The article as the question's object; a typo in the noun is forgiven (see ``_near``).
+# The article as the question's object; a typo in a longer noun is forgiven ("peice").
 _NOUNS = ("article", "piece", "story", "report", "text", "dispatch", "item", "writeup", "write-up")
 _DEICTIC = re.compile(r"\b(?:this|that|the)\s+(?:news\s+)?([a-z-]{4,9})\b", re.I)
 # A bare "this"/"it" as what was published or filed: "who published this?", "where was it filed from?"
@@ -98,41 +99,19 @@ TEXTS = {
 }
 
 
-def _near(word: str, target: str) -> bool:
-    """Equal, or one edit apart (a letter wrong, missing, extra, or two swapped): "peice"."""
-    if word == target:
-        return True
-    if abs(len(word) - len(target)) > 1:
-        return False
-    if len(word) == len(target):
-        diff = [i for i, (a, b) in enumerate(zip(word, target)) if a != b]
-        return len(diff) == 1 or (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and word[diff[0]] == target[diff[1]]
-            and word[diff[1]] == target[diff[0]]
-        )
-    short, long_ = sorted((word, target), key=len)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
 def _references(question: str) -> list[re.Match]:
     """Where the question points at an article as such ("this piece", «эта статья»)."""
     found = list(_DEICTIC_RU_UK.finditer(question)) + list(_BARE.finditer(question))
     for m in _DEICTIC.finditer(question):
         word = m.group(1).lower()
-        if any(_near(word, noun) if len(noun) >= 5 else word == noun for noun in _NOUNS):
+        if any(one_edit_apart(word, noun) if len(noun) >= 5 else word == noun for noun in _NOUNS):
             found.append(m)
     return found
 
 
-def refers_to_article(question: str) -> bool:
-    return bool(_references(question))
-
-
 def asked_aspect(question: str) -> Aspect | None:
     """What the question asks of the article itself, if that is all it asks."""
-    if not refers_to_article(question) or _FURTHER_QUESTION.search(question):
+    if not _references(question) or _FURTHER_QUESTION.search(question):
         return None
     if _OUTLET.search(question):
         return Aspect.OUTLET

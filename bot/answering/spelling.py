@@ -54,3 +54,9 @@ def correct(text: str, in_articles: Callable[[str], int]) -> str:
         return fixed.capitalize() if word[0].isupper() else fixed
 
     return _WORD.sub(fix, text)
+
+
+def one_edit_apart(word: str, target: str) -> bool:
+    """Whether ``word`` is ``target`` or one edit from it (a letter wrong, missing, extra, or two
+    swapped: "peice" ~ "piece"), by the dictionary's own edit generator."""
+    return word == target or target in _dictionary().edit_distance_1(word)
