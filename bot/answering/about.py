@@ -184,8 +184,8 @@ def _topic(question: str, retriever) -> str:
     them: what tells one article of several apart ("which outlet ran the story about the Black
     Sea truce?" → "about Black Sea truce")."""
     rest = question
-    for m in reversed(_references(question)):
-        rest = rest[: m.start()] + " " + rest[m.end() :]
+    for m in _references(question):  # blanked in place: the spans may overlap ("published this article")
+        rest = rest[: m.start()] + " " * (m.end() - m.start()) + rest[m.end() :]
     about = set(content_terms(_ABOUT_WORDS))
     words = [w for w in re.findall(r"[\w'-]+", rest) if not (set(content_terms(w)) <= about)]
     bm25 = retriever.version.chunk_bm25

@@ -96,6 +96,12 @@ def test_over_several_articles_the_topic_picks_the_article(timeline):
     assert citation.source and citation.source in answer.answer  # the outlet, named
 
 
+def test_the_topic_survives_two_overlapping_references_to_the_article(timeline):
+    # "released this" and "this story" overlap; the word after them ("Keller") is the topic.
+    answer = timeline.ask("who released this story? Keller")
+    assert [c.doc for c in answer.citations] == ["06_vienna_new_mediator.txt"]
+
+
 def test_a_follow_up_asks_of_the_article_the_thread_is_about(timeline):
     answer = timeline.ask(
         "what city was this story filed from?",
