@@ -120,12 +120,17 @@ def asked_aspect(question: str) -> Aspect | None:
     return None
 
 
+def opening_node(retriever, doc: str):
+    """The article's first chunk (None: not in the index version)."""
+    nodes, _ = retriever.version.article_vectors(doc)
+    return min(nodes, key=lambda n: n.start_char_idx or 0) if len(nodes) else None
+
+
 def dateline(retriever, doc: str) -> Citation | None:
     """The article's dateline as a citation (n=1), or None when it opens without one."""
-    nodes, _ = retriever.version.article_vectors(doc)
-    if not len(nodes):
+    node = opening_node(retriever, doc)
+    if node is None:
         return None
-    node = min(nodes, key=lambda n: n.start_char_idx or 0)
     base = node.start_char_idx or 0
     spans = node_sentences(node) or [(base, base + len(node.text))]
     start, end = spans[0]

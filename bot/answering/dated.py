@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from bot.answering.about import DATELINE
+from bot.answering.about import DATELINE, opening_node
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
@@ -84,7 +84,12 @@ def _text(language: str, key: str, **values) -> str:
 
 def published(hit: Hit) -> dt.date | None:
     """The article's ``Published:`` day, or None when it has none (undated)."""
-    value = (hit.node.metadata.get("published") or "").strip()
+    return _day(hit.node.metadata.get("published"))
+
+
+def _day(value) -> dt.date | None:
+    """A ``Published:`` value as a day (None: undated or unreadable)."""
+    value = str(value or "").strip()
     try:
         return dt.date.fromisoformat(value[:10]) if re.match(r"\d{4}-\d{2}-\d{2}", value) else None
     except ValueError:
@@ -442,24 +447,14 @@ def _news_only(query: str, when: When, language: str) -> bool:
 
 def _latest_leads(question: str, retriever, today: dt.date, language: str) -> Answer | None:
     """The opening sentence of each report of the newest day (not after ``today``)."""
-    version = retriever.version
-    days: dict[str, dt.date] = {}
-    for doc in version.articles:
-        value = str(version.articles[doc].get("published") or "")
-        if re.match(r"\d{4}-\d{2}-\d{2}", value):
-            try:
-                days[doc] = dt.date.fromisoformat(value[:10])
-            except ValueError:
-                continue
+    articles = retriever.version.articles
+    days = {doc: day for doc in articles if (day := _day(articles[doc].get("published")))}
     days = {doc: day for doc, day in days.items() if day <= today} or days
     if not days:
         return None
     newest = max(days.values())
-    hits = []
-    for doc in sorted(d for d, day in days.items() if day == newest):
-        nodes, _ = version.article_vectors(doc)
-        if len(nodes):
-            hits.append(Hit(min(nodes, key=lambda n: n.start_char_idx or 0), 0.0, 0.0, 0.0))
+    nodes = [opening_node(retriever, doc) for doc in sorted(d for d, day in days.items() if day == newest)]
+    hits = [Hit(node, 0.0, 0.0, 0.0) for node in nodes if node is not None]
     return _period_leads(question, hits, language) if hits else None
 
 
