@@ -59,10 +59,11 @@ def asked_person(question: str, sentences) -> frozenset[str]:
     the names ``sentences`` show; empty when it asks no such thing."""
     if len(question.split()) > MAX_WORDS:  # a long question asks about more than what someone is
         return frozenset()
-    known = actors(sentences)
+    known = None  # the names the sentences show: learned only once a pattern matches
     for n, pattern in enumerate(_ASKS_ROLE):
         match = pattern.search(question)
         if match:
+            known = actors(sentences) if known is None else known
             words = re.findall(r"[\w’'.-]+", match.group("who"))
             keys = {name_key(w) for w in words if w.lower() not in _FRAME and len(name_key(w)) > 1}
             # "who is …" asks what someone is only when all it names is a person ("who is
