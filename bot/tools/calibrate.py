@@ -68,20 +68,9 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
         context = answerer.retrieve(q.question)
         cands = context.candidates
         spans = gold_spans(q, texts)
-        groups = []
-        for doc, quote in q.evidence:
-            text = texts(doc) or ""
-            start = text.find(quote)
-            groups.append(
-                {
-                    i
-                    for i, c in enumerate(cands)
-                    if start >= 0 and c.doc == doc and c.start < start + len(quote) and start < c.end
-                }
-            )
-        gold = np.array(
-            [any(c.doc == d and c.start < e and s < c.end for d, s, e in spans) for c in cands], dtype=bool
-        )
+        quotes = _quote_spans(q, texts)  # each evidence quote's first occurrence (None: not found)
+        groups = [{i for i, c in enumerate(cands) if _overlaps(c, span)} for span in quotes]
+        gold = np.array([any(_overlaps(c, span) for span in spans) for c in cands], dtype=bool)
         x = np.array([[c.features[f] for f in FEATURES] for c in cands], dtype="float64").reshape(
             -1, len(FEATURES)
         )
@@ -89,7 +78,7 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
         group = sorted({doc for doc, _ in q.evidence})
         settled = None
         if (context.timed is not None and context.timed.answer is not None) or answerer.titles(context):
-            settled = _settled(answerer.compose(context), q, spans, texts)
+            settled = _settled(answerer.compose(context), spans, quotes)
         cases.append(
             Case(
                 name,
@@ -111,16 +100,24 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
     return cases
 
 
-def _settled(answer, q, spans, texts) -> dict:
-    """The outcome (as ``outcome``) of an answer a rule composed."""
-    cited = [any(c.doc == d and c.start < e and s < c.end for d, s, e in spans) for c in answer.citations]
-    covered = []
+def _quote_spans(q, texts) -> list[tuple[str, int, int] | None]:
+    spans = []
     for doc, quote in q.evidence:
         start = (texts(doc) or "").find(quote)
-        end = start + len(quote)
-        covered.append(
-            start >= 0 and any(c.doc == doc and c.start < end and start < c.end for c in answer.citations)
-        )
+        spans.append((doc, start, start + len(quote)) if start >= 0 else None)
+    return spans
+
+
+def _overlaps(item, span: tuple[str, int, int] | None) -> bool:
+    """Whether a candidate or citation overlaps ``span`` (doc, start, end) of an article."""
+    return span is not None and item.doc == span[0] and item.start < span[2] and span[1] < item.end
+
+
+def _settled(answer, spans, quotes) -> dict:
+    """The outcome (as ``outcome``) of an answer a rule composed: ``spans``, every occurrence of
+    the gold quotes; ``quotes``, each evidence quote's first one."""
+    cited = [any(_overlaps(c, span) for span in spans) for c in answer.citations]
+    covered = [any(_overlaps(c, span) for c in answer.citations) for span in quotes]
     return {
         "refused": answer.refused,
         "first_gold": bool(cited) and cited[0],
