@@ -67,7 +67,9 @@ _FURTHER_QUESTION = re.compile(
 DATELINE = re.compile(
     r"^(?P<line>[A-Z][\w.'’&-]*(?:[ ,]+[A-Z][\w.'’&-]*){0,3}(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2})?"
     r"(?:\s*\([^()]{2,40}\))?)\s*[-–—]\s"
-    r"|^(?P<whole>[A-Z][^.,;:!?]{1,40},\s*[A-Z][\w .'’-]{1,30}\.)\s*$"
+    # A dateline standing alone ("News Country, Washington."): capitalised words only, so that a
+    # short sentence ("Since July, Keller chairs the sessions.") is not taken for one.
+    r"|^(?P<whole>[A-Z][\w'’&-]*(?: [A-Z][\w'’&-]*){0,3},\s*[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,3}\.)\s*$"
 )
 
 

@@ -112,11 +112,25 @@ _NOT_NAMES = frozenset(
     you his her their our its after before when while as if""".split()
 )
 _PLACE_BEFORE = frozenset({"the", "in", "at", "near", "across"})
-_ACTING = frozenset(
-    """said says say stated announced told added asked warned confirmed denied insisted argued noted
-    wrote declared called urged agreed proposed rejected accused claimed explained acknowledged
-    admitted replied spoke met briefed ordered signed offered described suggested""".split()
-)
+# Verbs of saying or doing, in every inflection ("Qatar attending as co-mediator", "Norway hosts").
+_ACTING_VERBS = """say state announce tell add ask warn confirm deny insist argue note write declare call urge
+    agree propose reject accuse claim explain acknowledge admit reply respond speak meet brief order sign
+    offer describe suggest attend chair host mediate lead head represent broker negotiate accept join
+    send visit demand threaten""".split()
+_IRREGULAR = "said told spoke met wrote led sent admitted admitting denied denies replied replies".split()
+
+
+def _inflections(verb: str) -> set[str]:
+    silent_e = verb.endswith("e") and not verb.endswith("ee")
+    return {
+        verb,
+        verb + ("es" if verb.endswith(("s", "sh", "ch", "x")) else "s"),
+        verb + ("d" if verb.endswith("e") else "ed"),
+        (verb[:-1] if silent_e else verb) + "ing",
+    }
+
+
+_ACTING = frozenset(_IRREGULAR).union(*map(_inflections, _ACTING_VERBS))
 
 
 def name_key(word: str) -> str:
@@ -148,7 +162,9 @@ def actors(sentences) -> frozenset[str]:
             if after[0].isupper() and len(name_key(after)) > 1 and name_key(after) not in _NOT_NAMES:
                 if before.lower() not in _PLACE_BEFORE:  # not "the Black Sea", "in New York"
                     found |= {name_key(after), key} if named else {name_key(after)}  # a name in full
-            elif after.lower() in _ACTING and named:
+            elif (
+                after.lower() in _ACTING and named and key == word.lower().rstrip(".")
+            ):  # not "Ukraine's lead"
                 found.add(key)
     return frozenset(found)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.answering.about import Aspect, asked_aspect
+from bot.answering.about import Aspect, asked_aspect, without_dateline
 from bot.answering.factory import build_answerer
 from bot.settings import Settings
 
@@ -126,3 +126,17 @@ def test_an_article_without_a_dateline_is_answered_the_ordinary_way(tmp_path, em
     answer = answerer.ask("what city is this story filed from?")
     # No dateline to quote: nothing invented; the ordinary answer has no city to give.
     assert answer.refused and not answer.citations
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rest"),
+    [
+        ("OSLO (Pinewood Times) - Russian and Ukrainian teams met.", "Russian and Ukrainian teams met."),
+        ("News Country, Washington.", ""),
+        # A short sentence with a comma is no dateline: its words were lost to the "who" names.
+        ("Since July, Keller chairs the sessions.", "Since July, Keller chairs the sessions."),
+        ("In Oslo, talks went on.", "In Oslo, talks went on."),
+    ],
+)
+def test_only_a_dateline_is_taken_off_a_sentence(sentence, rest):
+    assert without_dateline(sentence) == rest
