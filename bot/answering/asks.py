@@ -90,6 +90,14 @@ _NUMBER_WORDS = (
 ).split()
 _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+# "Where": a name the sentence puts somewhere — after a preposition of place ("in the Middle
+# East", "from Doha") or as a host ("Norway will host", "hosted by Switzerland") — not any name
+# ("concerns about Ukraine's sovereignty" says nowhere).
+_PLACED = re.compile(
+    r"\b(?:in|at|near|from|to|into|outside|inside|across|toward|towards|via|between|host(?:ed)? by)"
+    r"\s+(?:the\s+)?(?P<after>[A-Z][\w’'-]+)"
+    r"|(?P<before>[A-Z][\w’'-]+)\s+(?:(?:will|would|is to|agreed to|offered to)\s+)?host(?:s|ed|ing)?\b"
+)
 
 
 def asked_detail(question: str) -> Detail | None:
@@ -105,7 +113,7 @@ def asked_detail(question: str) -> Detail | None:
 # doing ("the Kremlin stated", "Ukraine proposed"). A wire story's opening sentence is full of
 # capitalised words that are none of these — its dateline ("OSLO (Pinewood Times) -"), places,
 # nationalities — and used to answer every "who" question about its article.
-_WORD = re.compile(r"[^\W\d_][\w’'-]*\.?|[,;:()\"“”«»—–]")  # punctuation separates names
+_WORD = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_][\w’'-]*\.?|[,;:()\"“”«»—–]")  # punctuation separates names
 _NOT_NAMES = frozenset(
     _DATE_WORDS
     + """the a an in on at of and or but for to from by with this that these those it he she they we
@@ -191,9 +199,10 @@ _UTTERS = re.compile(
 
 
 def asks_words(question: str) -> bool:
-    """Whether the question asks what someone said ("what did Zelensky say about …")."""
-    match = _SPEAKER.search(question)
-    return bool(match) and match.group("verb").lower() in _ASKS_WORDS
+    """Whether the question asks what someone said ("what did Zelensky say about …"), in each of
+    its parts ("what did X say and what did Y propose" asks Y's deeds too)."""
+    verbs = [match.group("verb").lower() for match in _SPEAKER.finditer(question)]
+    return bool(verbs) and all(verb in _ASKS_WORDS for verb in verbs)
 
 
 def utters(sentence: str) -> bool:
@@ -206,28 +215,33 @@ def utters(sentence: str) -> bool:
 _SAME_PARTY = [
     frozenset("russia russian russians moscow kremlin".split()),
     frozenset("ukraine ukrainian ukrainians kyiv kiev".split()),
-    frozenset("america american americans washington".split()),
+    frozenset("america american americans washington u.s".split()),
     frozenset("china chinese beijing".split()),
     frozenset("europe european europeans brussels".split()),
 ]
 
 
-def speakers(question: str, sentences) -> frozenset[str]:
-    """The names (keys as ``actors``) of whoever an English question asks the words or deeds of:
-    words it writes capitalised, or that ``sentences`` write capitalised inside a sentence (people
-    type "zelensky"). Empty when it names no one ("what did they say", "what did both sides want")."""
-    match = _SPEAKER.search(question)
-    if not match:
+def speakers(question: str, sentences, used=None) -> frozenset[str]:
+    """The names (keys as ``actors``) of whoever an English question asks the words or deeds of,
+    in any of its parts: words it writes capitalised, or that ``sentences`` write capitalised inside
+    a sentence (people type "zelensky"), or that the articles never use at all (``used``: "what did
+    china say" when no article names China — nothing can answer for it). Empty when it names no one
+    ("what did they say", "what did both sides want")."""
+    matches = list(_SPEAKER.finditer(question))
+    if not matches:
         return frozenset()
     inside = _capitalised_inside([sentence_words(sentence) for sentence in sentences])
     found = set()
-    words = _WORD.findall(match.group("who"))
-    for i, word in enumerate(words):
-        key = name_key(word)
-        if i < len(words) - 1 and key != word.lower():  # "Putin's envoy": the envoy speaks
-            continue
-        if len(key) > 1 and key not in _NOT_NAMES and (word[0].isupper() or key in inside):
-            found.add(key)
+    for match in matches:
+        words = _WORD.findall(match.group("who"))
+        for i, word in enumerate(words):
+            key = name_key(word)
+            if i < len(words) - 1 and key != word.lower():  # "Putin's envoy": the envoy speaks
+                continue
+            if len(key) < 2 or key in _NOT_NAMES:
+                continue
+            if word[0].isupper() or key in inside or (used is not None and not used(key)):
+                found.add(key)
     for party in _SAME_PARTY:
         if found & party:
             found |= party
@@ -254,6 +268,9 @@ def has_detail(
     if detail is Detail.NUMBER:
         return bool(_NUMBER.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
+    if detail is Detail.PLACE:
+        places = [m.group("after") or m.group("before") for m in _PLACED.finditer(without_dateline(sentence))]
+        return any(p.lower() not in asked and p.lower() not in _DATE_WORDS for p in places)
     if detail is Detail.PERSON and known_actors:
         keys = {name_key(w) for w in sentence_words(sentence) if w[0].isupper()}
         return bool((keys & known_actors) - asked)

@@ -185,7 +185,8 @@ class ExtractiveAnswerer:
         # what its article says).
         metadata = getattr(retriever, "metadata_index", None)
         asked = metadata.without_mentions(question) if metadata is not None else question
-        who = speakers(asked, (c.text for c in candidates)) if language == "en" else frozenset()
+        used = partial(in_articles, retriever)
+        who = speakers(asked, (c.text for c in candidates), used) if language == "en" else frozenset()
         words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
         for cand in candidates:
             cand.has_detail = (

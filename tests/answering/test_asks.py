@@ -122,3 +122,63 @@ def test_a_speaker_named_but_not_speaking_is_no_answer(seed_answerer):
     assert seed_answerer.ask("what did zelensky say about the energy truce?").refused
     answer = seed_answerer.ask("what did rubio say?")
     assert not answer.refused and "Senator Marco Rubio responded" in answer.citations[0].quote
+
+
+def test_where_needs_a_name_the_sentence_puts_somewhere():
+    question = "where are the talks gonna happen?"
+    assert asked_detail(question) is Detail.PLACE
+    placed = [
+        "Talks will begin immediately in the Middle East.",
+        "The delegations flew home from Doha.",
+        "Norway will host the next round.",
+        "The session was hosted by Switzerland.",
+    ]
+    for sentence in placed:
+        assert has_detail(sentence, Detail.PLACE, question), sentence
+    # A name that is nowhere: a country's sovereignty, a person, a month, a dateline.
+    unplaced = [
+        "This raises concerns about Ukraine’s sovereignty and the true scope of the talks.",
+        "Tensions escalated after Trump spoke.",
+        "The talks resume in March.",
+        "OSLO (Pinewood Times) - The talks went on.",
+    ]
+    for sentence in unplaced:
+        assert not has_detail(sentence, Detail.PLACE, question), sentence
+
+
+def test_where_the_talks_happen_is_answered_with_the_place(seed_answerer):
+    # "This raises concerns about Ukraine's sovereignty … the talks" was quoted: any name counted.
+    answer = seed_answerer.ask("where are the talks gonna happen?")
+    assert answer.citations[0].quote == "Talks will begin immediately in the Middle East."
+
+
+def test_every_part_of_a_question_names_its_speaker():
+    sentences = [
+        "The White House confirmed that both leaders decided to pause attacks.",
+        "However, the Kremlin insists that Ukraine must stop military mobilization.",
+    ]
+    question = "what did the white house say and what did the kremlin demand?"
+    who = speakers(question, sentences)
+    assert {"white", "house", "kremlin"} <= who
+    assert all(names_any(sentence, who) for sentence in sentences)
+    # The second part asks a demand, so a sentence need not report words.
+    assert not asks_words(question)
+    assert asks_words("what did the white house say and what did the kremlin tell them?")
+
+
+def test_a_speaker_the_articles_never_name_is_known_as_absent():
+    sentences = ["Russian envoy Kirill Dmitriev called the call a «historic moment»."]
+    used = {"russian", "envoy", "call", "moment"}.__contains__
+    # Typed in lower case and used by no article: nothing can answer for China.
+    who = speakers("what did china say about the call?", sentences, used)
+    assert who == {"china", "chinese", "beijing"} and not names_any(sentences[0], who)
+    assert not speakers("what did they say about the call?", sentences, used)
+    # A party is named by any of its names: "the americans" by "U.S.".
+    assert names_any(
+        "Leavitt said the U.S. is closer than ever.", speakers("what did the americans say?", [], used)
+    )
+
+
+def test_what_an_unnamed_speaker_typed_in_lower_case_said_is_refused(seed_answerer):
+    assert seed_answerer.ask("what did china say about the call?").refused
+    assert seed_answerer.ask("what did the experts say about the call?").refused
