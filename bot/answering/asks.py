@@ -120,6 +120,7 @@ _NOT_NAMES = frozenset(
     you his her their our its after before when while as if""".split()
 )
 _PLACE_BEFORE = frozenset({"the", "in", "at", "near", "across"})
+_AGENT = re.compile(r"(?:^|\s)by(?:\s+(?:the|a|an))?$", re.I)  # the doer of a passive: "hosted by Qatar"
 # Verbs of saying or doing, in every inflection ("Qatar attending as co-mediator", "Norway hosts").
 _ACTING_VERBS = """say state announce tell add ask warn confirm deny insist argue note write declare call urge
     agree propose reject accuse claim explain acknowledge admit reply respond speak meet brief order sign
@@ -162,11 +163,15 @@ def actors(sentences) -> frozenset[str]:
     inside = _capitalised_inside(split)
     found: set[str] = set()
     for words in split:
-        for i, (before, word, after) in enumerate(zip([""] + words, words, words[1:])):
+        for i, (before, word, after) in enumerate(zip([""] + words, words, words[1:] + [""])):
             key = name_key(word)
             if not word[0].isupper() or len(key) < 2 or key in _NOT_NAMES:
                 continue
             named = i > 0 or key in inside
+            if _AGENT.search(" ".join(words[max(0, i - 2) : i])):  # "monitored by Swiss observers"
+                found.add(key)
+            if not after:
+                continue
             if after[0].isupper() and len(name_key(after)) > 1 and name_key(after) not in _NOT_NAMES:
                 if before.lower() not in _PLACE_BEFORE:  # not "the Black Sea", "in New York"
                     found |= {name_key(after), key} if named else {name_key(after)}  # a name in full

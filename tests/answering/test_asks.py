@@ -182,3 +182,15 @@ def test_a_speaker_the_articles_never_name_is_known_as_absent():
 def test_what_an_unnamed_speaker_typed_in_lower_case_said_is_refused(seed_answerer):
     assert seed_answerer.ask("what did china say about the call?").refused
     assert seed_answerer.ask("what did the experts say about the call?").refused
+
+
+def test_the_doer_of_a_passive_acts():
+    found = actors(
+        [
+            "The truce is monitored by Swiss observers.",
+            "Observers returned, joined for the first time by a Turkish monitoring team.",
+            "The talks were hosted by the Swiss foreign ministry.",
+        ]
+    )
+    assert {"swiss", "turkish"} <= found
+    assert not actors(["The list is due by June.", "The plan was drawn up by hand."])

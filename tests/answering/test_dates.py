@@ -210,3 +210,14 @@ def test_a_dateline_of_its_own_is_not_the_latest_reports_opening_sentence(seed_a
     assert answer.citations[0].quote.startswith(
         "In a nearly two-hour call"
     )  # not "News Country, Washington."
+
+
+def test_who_is_answered_by_the_doer_of_a_passive(answerer):
+    # "monitored by Swiss observers", "joined … by a Turkish monitoring team": the observers are
+    # who monitors. Only names before a verb counted, and "Brandt proposed a local truce around
+    # the Sumy crossing" (September 2024) answered "now".
+    answer = answerer.ask("who monitors the crossing now?")
+    assert not answer.refused, answer.answer
+    _well_formed(answer)
+    assert "observers" in answer.citations[0].quote
+    assert _cited(answer)[0] != "01_geneva_exchange_talks_open.txt"
