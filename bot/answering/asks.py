@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 import re
+from difflib import SequenceMatcher
+
+from anyascii import anyascii
 
 from bot.answering.about import without_dateline
 
@@ -251,6 +254,99 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
         if found & party:
             found |= party
     return frozenset(found)
+
+
+# "Что сказал Зеленский?", "Що Трамп запропонував?": the same rule for Russian and Ukrainian
+# questions. Their names are Cyrillic and the articles' Latin, so they are compared
+# transliterated (anyascii), allowing an inflection ("Путина" is Putin).
+_CYR_QUESTION = re.compile(r"^\s*(?:а|и|і|и\s+|ну\s+)?\s*(?:что|чего|що|чого|как|як)\b", re.I)
+_CYR_SAYING = re.compile(
+    r"^(?:сказа\w*|заяви\w*|говори\w*|ответи\w*|відпові\w*|назва\w*|пообеща\w*|пообіця\w*|сообщи\w*|"
+    r"повідоми\w*|коммент\w*|комент\w*|написа\w*)$",
+    re.I,
+)
+_CYR_DOING = re.compile(
+    r"^(?:предлож\w*|запропон\w*|хоч\w*|хоте\w*|хоті\w*|требу\w*|вимага\w*|дума\w*|счита\w*|вважа\w*|"
+    r"отреагир\w*|відреагу\w*|предпри\w*|пообіця\w*|обеща\w*)$",
+    re.I,
+)
+_CYR_WORD = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґ][А-Яа-яЁёІіЇїЄєҐґ'’-]*")
+_CYR_NOT_NAMES = frozenset(
+    "о об про по в во на у с со з из із за от від для это этом этому это це цьому же ли чи".split()
+)
+_CYR_ENDINGS = ("ого", "ому", "ым", "им", "ом", "ой", "ей", "а", "у", "ю", "е", "ы", "и", "я")
+# The parties by their Russian and Ukrainian names (stems), as _SAME_PARTY's English groups.
+_CYR_PARTIES = {
+    "росси": 0, "росій": 0, "росія": 0, "кремл": 0, "москв": 0,
+    "украин": 1, "україн": 1, "киев": 1, "київ": 1, "києв": 1,
+    "сша": 2, "америк": 2, "вашингтон": 2, "белый": 2, "білий": 2,
+    "китай": 3, "кита": 3, "пекин": 3, "пекін": 3,
+    "евросоюз": 4, "євросоюз": 4, "европ": 4, "європ": 4, "ес": 4, "єс": 4,
+}  # fmt: skip
+
+
+def _latin(word: str) -> str:
+    return re.sub(r"[^a-z]", "", anyascii(word).lower())
+
+
+def _like_name(cyrillic: str, key: str) -> bool:
+    forms = [cyrillic] + [
+        cyrillic[: -len(e)] for e in _CYR_ENDINGS if cyrillic.endswith(e) and len(cyrillic) > len(e) + 3
+    ]
+    latin = [_latin(form) for form in forms]
+    return any(SequenceMatcher(None, form, key).ratio() >= 0.75 for form in latin if form)
+
+
+def _cyrillic_speaker(question: str) -> tuple[list[str], bool]:
+    """The words naming whoever a Russian or Ukrainian question asks the words or deeds of, and
+    whether it asks their words; ([], False) for another question."""
+    if not _CYR_QUESTION.search(question):
+        return [], False
+    words = _CYR_WORD.findall(question)[:7]
+    for i, word in enumerate(words[1:5], start=1):
+        saying = bool(_CYR_SAYING.match(word))
+        if saying or _CYR_DOING.match(word):
+            around = words[1:i] + words[i + 1 : i + 3]
+            who = []
+            for w in around:
+                if w.lower() in _CYR_NOT_NAMES:
+                    break
+                who.append(w)
+            return who, saying
+    return [], False
+
+
+def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
+    """For a Russian or Ukrainian question, what ``speakers`` and ``asks_words`` tell of an English
+    one: the (Latin) keys of whoever it asks about, and whether it asks their words. A name no
+    sentence matches stays in, transliterated, so that nothing names it."""
+    who, saying = _cyrillic_speaker(question)
+    if not who:
+        return frozenset(), False
+    names = {name_key(w) for s in sentences for w in sentence_words(s) if w[0].isupper()}
+    found: set[str] = set()
+    for word in who:
+        low = word.lower()
+        party = next(
+            (
+                n
+                for stem, n in _CYR_PARTIES.items()
+                if low == stem or (len(stem) > 3 and low.startswith(stem))
+            ),
+            None,
+        )
+        if party is not None:
+            found |= _SAME_PARTY[party]
+            continue
+        like = {key for key in names if len(key) > 2 and _like_name(low, key)}
+        if like:
+            found |= like
+        elif word[0].isupper():  # a name the articles never mention
+            found.add(_latin(word))
+    for party in _SAME_PARTY:
+        if found & party:
+            found |= party
+    return frozenset(found), saying and bool(found)
 
 
 def names_any(sentence: str, keys: frozenset[str]) -> bool:

@@ -30,6 +30,7 @@ from bot.answering.asks import (
     actors,
     asked_detail,
     asks_words,
+    cyrillic_speakers,
     has_detail,
     names_any,
     not_a_question,
@@ -185,9 +186,12 @@ class ExtractiveAnswerer:
         # what its article says).
         metadata = getattr(retriever, "metadata_index", None)
         asked = metadata.without_mentions(question) if metadata is not None else question
-        used = partial(in_articles, retriever)
-        who = speakers(asked, (c.text for c in candidates), used) if language == "en" else frozenset()
-        words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
+        texts = [c.text for c in candidates]
+        if language == "en":
+            who = speakers(asked, texts, partial(in_articles, retriever))
+            words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
+        else:
+            who, words = cyrillic_speakers(asked, texts)
         for cand in candidates:
             cand.has_detail = (
                 has_detail(cand.text, detail, question, names)

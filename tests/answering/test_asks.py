@@ -3,11 +3,14 @@ answered by a name the articles show acting, not by any capitalised word."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.answering.asks import (
     Detail,
     actors,
     asked_detail,
     asks_words,
+    cyrillic_speakers,
     has_detail,
     names_any,
     speakers,
@@ -194,3 +197,43 @@ def test_the_doer_of_a_passive_acts():
     )
     assert {"swiss", "turkish"} <= found
     assert not actors(["The list is due by June.", "The plan was drawn up by hand."])
+
+
+SEED_SENTENCES = [
+    "Russian envoy Kirill Dmitriev called the call a «historic moment».",
+    "Senator Marco Rubio responded that U.S. decisions won’t rely on Russian public statements.",
+    "However, the Kremlin insists that Ukraine must stop military mobilization.",
+    "Tensions escalated after Trump met with Ukrainian President Volodymyr Zelensky.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "named", "words"),
+    [
+        ("Что сказал Рубио?", {"rubio"}, True),
+        ("Що сказав Зеленський про перемир'я?", {"zelensky"}, True),
+        ("Как Ушаков назвал американское перемирие?", {"ushakov"}, True),  # named in no sentence here
+        ("Что Трамп предложил?", {"trump"}, False),  # a deed: "Tramp" is Trump
+        ("Що вимагає Кремль від України?", {"kremlin", "russia", "moscow"}, False),  # a party
+        ("Чего хочет Россия?", {"russian", "kremlin"}, False),
+    ],
+)
+def test_a_russian_or_ukrainian_question_names_its_speaker_in_latin(question, named, words):
+    who, asks = cyrillic_speakers(question, SEED_SENTENCES)
+    assert named <= who and asks is words
+
+
+def test_a_cyrillic_name_no_sentence_matches_names_no_one():
+    who, _ = cyrillic_speakers("Что сказал Макрон?", SEED_SENTENCES)
+    assert who and not any(names_any(s, who) for s in SEED_SENTENCES)
+    assert cyrillic_speakers("Сколько длился разговор?", SEED_SENTENCES) == (frozenset(), False)
+    assert cyrillic_speakers("Что сказали о перемирии?", SEED_SENTENCES) == (frozenset(), False)
+
+
+def test_what_someone_said_in_russian_or_ukrainian_needs_them_to_say_it(seed_answerer):
+    # Zelensky is named once, met by Trump: nothing he said. Both were answered with another
+    # speaker's words (Dmitriev's, Rubio's).
+    assert seed_answerer.ask("Что сказал Зеленский?").refused
+    assert seed_answerer.ask("Що сказав Зеленський про перемир'я?").refused
+    answer = seed_answerer.ask("Что сказал Рубио?")
+    assert not answer.refused and "Rubio" in answer.citations[0].quote
