@@ -97,8 +97,9 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 # East", "from Doha") or as a host ("Norway will host", "hosted by Switzerland") — not any name
 # ("concerns about Ukraine's sovereignty" says nowhere).
 _PLACED = re.compile(
-    r"\b(?:in|at|near|from|to|into|outside|inside|across|toward|towards|via|between|host(?:ed)? by)"
-    r"\s+(?:the\s+)?(?P<after>[A-Z][\w’'-]+)"
+    r"\b(?i:in|at|near|from|to|into|outside|inside|across|toward|towards|via|between|host(?:ed)? by"
+    r"|(?:city|port|town|village|region|province|district|island|republic) of)"
+    r"\s+(?:(?i:the)\s+)?(?P<after>[A-Z][\w’'-]+)"
     r"|(?P<before>[A-Z][\w’'-]+)\s+(?:(?:will|would|is to|agreed to|offered to)\s+)?host(?:s|ed|ing)?\b"
 )
 

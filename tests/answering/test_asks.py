@@ -135,6 +135,8 @@ def test_where_needs_a_name_the_sentence_puts_somewhere():
         "The delegations flew home from Doha.",
         "Norway will host the next round.",
         "The session was hosted by Switzerland.",
+        "In Geneva, the talks went on.",
+        "The Port of Halden closed after a storm.",
     ]
     for sentence in placed:
         assert has_detail(sentence, Detail.PLACE, question), sentence
@@ -144,6 +146,7 @@ def test_where_needs_a_name_the_sentence_puts_somewhere():
         "Tensions escalated after Trump spoke.",
         "The talks resume in March.",
         "OSLO (Pinewood Times) - The talks went on.",
+        "Secretary of State Marco Rubio spoke first.",
     ]
     for sentence in unplaced:
         assert not has_detail(sentence, Detail.PLACE, question), sentence
