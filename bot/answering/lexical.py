@@ -20,6 +20,13 @@ _IRREGULAR = dict(
 _QUESTION_WORDS = frozenset(
     "what who whom whose which where when why how did does do is are was were according".split()
 )
+# What people type around a question in chat ("where are the talks gonna happen?", "is he a
+# minister or smth"): no article uses them, and counted as content they made a question look
+# about something the articles lack.
+_CHAT_WORDS = frozenset(
+    """gonna wanna gotta kinda sorta smth sth tho btw pls plz lol hey yeah yep ok okay please actually
+    basically literally really whats ur guys anyway""".split()
+)
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -27,7 +34,7 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")
 def _stopwords() -> frozenset[str]:
     from llama_index.core.utils import globals_helper
 
-    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS
+    return frozenset(globals_helper.stopwords) | _QUESTION_WORDS | _CHAT_WORDS
 
 
 @lru_cache(maxsize=1)

@@ -152,3 +152,14 @@ def test_a_sentence_that_refers_back_holds_the_words_of_the_one_before(seed_answ
     answer = seed_answerer.ask(question)
     assert not answer.refused
     assert any(c.quote.startswith("This raises concerns about Ukraine") for c in answer.citations)
+
+
+def test_chat_fillers_are_not_what_a_question_is_about():
+    # "gonna", "smth", "pls" are in no article: counted as keywords, they made a casual question
+    # look like one about things the articles lack (the `unseen` signal).
+    from bot.answering.lexical import content_terms
+
+    assert content_terms("where are the talks gonna happen?") == content_terms("where will the talks happen?")
+    assert content_terms("is he a minister or smth, pls tell me") == content_terms(
+        "is he a minister, tell me"
+    )
