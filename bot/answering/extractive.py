@@ -192,7 +192,10 @@ class ExtractiveAnswerer:
             words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
         else:
             who, words = cyrillic_speakers(asked, texts)
+        outlets = metadata.mentioned_sources(query) if metadata is not None else []
         for cand in candidates:
+            source = cand.hit.node.metadata.get("source") or ""
+            cand.reports = tuple(source in sources for sources in outlets)
             cand.has_detail = (
                 has_detail(cand.text, detail, question, names)
                 and (not who or names_any(cand.text, who))
@@ -272,6 +275,7 @@ class ExtractiveAnswerer:
             self.config.max_sentences,
             np.array([c.vector for c in candidates]),
             self.config.max_repeat_similarity,
+            np.array([c.reports for c in candidates], dtype=bool),
         )
         return [candidates[i] for i in indices]
 

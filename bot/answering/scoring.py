@@ -98,6 +98,10 @@ class Calibration:
     # A further sentence of an article already quoted must reach it (above 1: never): two
     # sentences of one report that each answer part of the question ("upbeat" and "cautious").
     same_article_threshold: float = NEVER
+    # A question naming two or more reports ("according to Fortune … as The Age reported") is
+    # answered below the answer threshold when each report has a sentence with the asked detail
+    # at this probability: every report the user points at speaks to it (above 1: never).
+    reports_threshold: float = NEVER
     fitted: dict = field(default_factory=dict)  # how and on what it was fitted (for the docs)
 
     def answerable(self, candidates: list) -> float:
@@ -143,6 +147,7 @@ def select(
     max_sentences: int = 3,
     vectors: np.ndarray | None = None,
     max_repeat: float = 0.97,
+    reports: np.ndarray | None = None,
 ) -> list[int]:
     """Which candidates an answer quotes (indices; empty: refuse). The one rule, shared by the
     answerer and the calibration tool:
@@ -154,7 +159,7 @@ def select(
        by two articles, a comparison across outlets), and sentences of an article already cited
        that reach ``same_article_threshold`` (a question whose parts one report answers)."""
     order = [int(i) for i in np.argsort(-p, kind="stable") if detail[i]]
-    if not order or answerable < threshold:
+    if not order or (answerable < threshold and not reports_covered(p, detail, reports, cal)):
         return []
     chosen = [order[0]]
 
@@ -181,6 +186,16 @@ def select(
     return chosen
 
 
+def reports_covered(p: np.ndarray, detail: np.ndarray, reports: np.ndarray | None, cal: Calibration) -> bool:
+    """Whether the question names two or more reports (``reports``: candidates × named reports,
+    which candidate comes from which) and each has a sentence holding the asked detail at
+    ``cal.reports_threshold``."""
+    if reports is None or reports.ndim != 2 or reports.shape[1] < 2 or cal.reports_threshold > 1:
+        return False
+    usable = detail & (p >= cal.reports_threshold)
+    return bool(all((usable & reports[:, j]).any() for j in range(reports.shape[1])))
+
+
 def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
     data = json.loads(path.read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES or tuple(data["question_features"]) != QUESTION_FEATURES:
@@ -196,6 +211,7 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
         data["llm_threshold"],
         data.get("part_z", 2.0),
         data.get("same_article_threshold", NEVER),
+        data.get("reports_threshold", NEVER),
         data.get("fitted") or {},
     )
 
@@ -213,6 +229,7 @@ class Candidate:
     probability: float = 0.0
     has_detail: bool = True
     part_sims: tuple[float, ...] = ()  # cosine with each part of a question that asks several things
+    reports: tuple[bool, ...] = ()  # from each report (outlet) the question names
 
     @property
     def key(self) -> tuple[str, int, int]:

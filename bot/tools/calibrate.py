@@ -15,6 +15,7 @@ and must-refuse questions equally (``objective``). Then everything is fitted onc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -32,6 +33,7 @@ from bot.answering.scoring import (
     QUESTION_FEATURES,
     Calibration,
     Logistic,
+    load_calibration,
     question_features,
     select,
 )
@@ -57,6 +59,7 @@ class Case:
     # The outcome when a rule, not the fitted models, answers (an article's dateline, a person's
     # titles, a date-aware answer): the same under every calibration.
     settled: dict | None = None
+    reports: np.ndarray | None = None  # candidates × reports the question names: from which
 
 
 def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
@@ -93,6 +96,7 @@ def collect(name: str, corpus: Path, questions: Path, data: Path) -> list[Case]:
                 [c.doc for c in cands],
                 np.array([c.part_sims for c in cands]),
                 settled,
+                np.array([c.reports for c in cands], dtype=bool),
             )
         )
         print(f"  {name} {len(cases)}", end="\r", file=sys.stderr)
@@ -176,7 +180,12 @@ def outcome(cal: Calibration, case: Case, pq: tuple[np.ndarray, float], max_sent
     p, q = pq
     parts = case.part_sims if case.part_sims is not None else np.zeros((len(p), 0))
     docs = case.docs or [str(i) for i in range(len(p))]
-    chosen = [] if case.policy_refusal else select(p, case.detail, docs, parts, q, cal.answer_threshold, cal)
+    reports = getattr(case, "reports", None)
+    chosen = (
+        []
+        if case.policy_refusal
+        else select(p, case.detail, docs, parts, q, cal.answer_threshold, cal, reports=reports)
+    )
     all_gold = bool(chosen) and bool(case.gold_groups) and all(g & set(chosen) for g in case.gold_groups)
     return {
         "refused": not chosen,
@@ -203,7 +212,12 @@ def objective(cal: Calibration, cases: list[Case], probs: list) -> float:
     return float(np.mean([np.mean(v) for v in scores.values()])) if scores else 0.0
 
 
-def fit(cases: list[Case]) -> Calibration:
+def fit(cases: list[Case], hold: Calibration | None = None) -> Calibration:
+    """Both models and every threshold; with ``hold``, only the reports threshold, the rest kept
+    from ``hold`` (a knob added later is fitted without moving answers elsewhere)."""
+    grid = [round(t, 3) for t in np.linspace(0.05, 0.95, 37)]
+    if hold is not None:
+        return _fit_reports(hold, cases, [probabilities(hold, c) for c in cases], grid)
     with_x = [c for c in cases if len(c.x)]
     y = np.concatenate([c.gold for c in with_x])
     sentence = _logistic(
@@ -221,7 +235,6 @@ def fit(cases: list[Case]) -> Calibration:
     answerable = [q for c, (_, q) in zip(cases, probs) if c.answerable and len(c.x)]
     llm = round(float(np.quantile(answerable, 0.05)), 4) if answerable else 0.2
     best = (-1.0, 0.5, 0.5, 2.0)
-    grid = [round(t, 3) for t in np.linspace(0.05, 0.95, 37)]
     for t in grid:
         for t2 in grid[::3]:
             for z in (1.5, 2.0, 2.5, 3.0):
@@ -238,7 +251,18 @@ def fit(cases: list[Case]) -> Calibration:
             if value > best_same[0] + 1e-9:
                 best_same = (value, t2_, same)
     _, t2, same = best_same
-    return Calibration(sentence, question, t, t2, min(llm, t), z, same)
+    return _fit_reports(Calibration(sentence, question, t, t2, min(llm, t), z, same), cases, probs, grid)
+
+
+def _fit_reports(cal: Calibration, cases: list[Case], probs: list, grid: list[float]) -> Calibration:
+    """``cal`` with the reports threshold that serves ``cases`` best (NEVER unless one gains):
+    the questions that name several reports, each with a sentence on them."""
+    best = (objective(dataclasses.replace(cal, reports_threshold=NEVER), cases, probs), NEVER)
+    for level in grid:
+        value = objective(dataclasses.replace(cal, reports_threshold=level), cases, probs)
+        if value > best[0] + 1e-9:
+            best = (value, level)
+    return dataclasses.replace(cal, reports_threshold=best[1])
 
 
 def report(cases: list[Case], predicted: dict[str, dict]) -> dict:
@@ -265,14 +289,14 @@ def _share(values) -> float | None:
     return round(sum(map(bool, values)) / len(values), 3) if values else None
 
 
-def cross_validate(cases: list[Case]) -> dict:
+def cross_validate(cases: list[Case], hold: Calibration | None = None) -> dict:
     predicted = {}
     for k in range(FOLDS):
         train = [c for c in cases if fold_of(c) != k]
         test = [c for c in cases if fold_of(c) == k]
         if not test:
             continue
-        cal = fit(train)
+        cal = fit(train, hold)
         for case in test:
             predicted[f"{case.dataset}/{case.qid}"] = outcome(cal, case, probabilities(cal, case))
     return report(cases, predicted)
@@ -289,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report the held-out figures, write nothing")
     parser.add_argument("--out", type=Path, default=CALIBRATION_PATH)
     parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep --out's models and thresholds and fit only the reports threshold",
+    )
+    parser.add_argument(
         "--cases", type=Path, help="keep the collected signals in this file and reuse them (refitting only)"
     )
     args = parser.parse_args(argv)
@@ -302,11 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             cases += collect(name, corpus_path, Path(questions), data)
         if args.cases:
             args.cases.write_bytes(pickle.dumps(cases))
-    held_out = cross_validate(cases)
+    hold = load_calibration(args.out) if args.hold else None
+    held_out = cross_validate(cases, hold)
     print(json.dumps({"held_out": held_out}, indent=2))
     if args.check:
         return 0
-    cal = fit(cases)
+    cal = fit(cases, hold)
     data = {
         "features": list(FEATURES),
         "question_features": list(QUESTION_FEATURES),
@@ -317,10 +347,13 @@ def main(argv: list[str] | None = None) -> int:
         "llm_threshold": cal.llm_threshold,
         "part_z": cal.part_z,
         "same_article_threshold": cal.same_article_threshold,
+        "reports_threshold": cal.reports_threshold,
         "fitted": {
             "sets": {name: questions for name, _, questions in args.set},
             "questions": len(cases),
             "held_out_5_fold": held_out,
+            # --hold: only the reports threshold was fitted; the rest is as fitted before
+            "held": dict(hold.fitted, reports_threshold_only=True) if hold is not None else None,
         },
     }
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

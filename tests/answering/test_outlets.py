@@ -91,3 +91,16 @@ def test_outlets_the_articles_are_from_or_cite_are_answered(answerer, question, 
 )
 def test_outlets_a_question_attributes_a_report_to(question, names):
     assert [name for _, _, name in outlet_mentions(question)] == names
+
+
+def test_each_candidate_knows_which_named_report_it_comes_from(answerer):
+    # What the reports rule (bot/answering/scoring.reports_covered) reads: one flag per outlet
+    # the question names, in the order it names them.
+    context = answerer.retrieve(
+        "Does the Meridian Wire report on the truce agree with the Harbour Ledger report on the talks?"
+    )
+    by_doc = {c.doc: c.reports for c in context.candidates}
+    assert by_doc["02_corridor.txt"] == (True, False)
+    assert by_doc["01_istanbul.txt"] == (False, True)
+    plain = answerer.retrieve("Why was the truce suspended?")
+    assert all(c.reports == () for c in plain.candidates)

@@ -89,3 +89,62 @@ def test_a_question_a_rule_answered_keeps_its_outcome_under_every_calibration():
     cal = fit(cases + [ruled])
     assert outcome(cal, ruled, probabilities(cal, ruled)) == settled
     assert not outcome(cal, dataclasses.replace(ruled, settled=None), probabilities(cal, ruled))["all_gold"]
+
+
+def test_a_question_naming_two_reports_each_with_a_sentence_on_it_is_answered():
+    rng = np.random.default_rng(3)
+    cal = dataclasses.replace(fit([_case(i, i % 3 != 0, rng) for i in range(60)]), reports_threshold=0.5)
+    p = np.array([0.6, 0.55, 0.1])
+    detail, docs, parts = np.ones(3, bool), ["a", "b", "c"], np.zeros((3, 0))
+    reports = np.array([[True, False], [False, True], [False, False]])  # from Fortune, from The Age
+    low = cal.answer_threshold / 2  # the question model alone would refuse
+    assert select(p, detail, docs, parts, low, cal.answer_threshold, cal, reports=reports)
+    # One report without such a sentence, one report named, or the rule off: refused.
+    weak = np.array([0.6, 0.3, 0.1])
+    assert not select(weak, detail, docs, parts, low, cal.answer_threshold, cal, reports=reports)
+    assert not select(p, detail, docs, parts, low, cal.answer_threshold, cal, reports=reports[:, :1])
+    never = dataclasses.replace(cal, reports_threshold=NEVER)
+    assert not select(p, detail, docs, parts, low, cal.answer_threshold, never, reports=reports)
+    # The sentence must hold the asked detail.
+    assert not select(
+        p, np.array([True, False, True]), docs, parts, low, cal.answer_threshold, cal, reports=reports
+    )
+
+
+def _reports_case(i: int, answerable: bool, rng) -> Case:
+    """A question naming two reports, with two fairly clear sentences: answerable when one comes
+    from each report, must-refuse when both come from the first (the question model cannot tell
+    the two apart)."""
+    case = _case(i, False, rng)
+    case.answerable = answerable
+    case.x[0, 0] += 1.5
+    case.x[1, 0] += 1.5
+    case.reports = np.zeros((10, 2), bool)
+    case.reports[0, 0] = case.reports[1, 1 if answerable else 0] = True
+    case.gold[:2] = answerable
+    case.gold_groups = [{0}, {1}] if answerable else []
+    case.docs = [f"d{k}" for k in range(10)]
+    return case
+
+
+def test_the_reports_threshold_is_fitted_when_the_data_ask_for_it():
+    rng = np.random.default_rng(4)
+    plain = [_case(i, i % 3 != 0, rng) for i in range(60)]
+    named = [_reports_case(100 + i, i % 2 == 0, rng) for i in range(40)]
+    cal = fit(plain + named)
+    assert cal.reports_threshold < NEVER
+    answered = [not outcome(cal, c, probabilities(cal, c))["refused"] for c in named]
+    assert sum(a for a, c in zip(answered, named) if c.answerable) >= 0.9 * 20
+    assert sum(a for a, c in zip(answered, named) if not c.answerable) <= 0.1 * 20
+    # Without named reports the same data leave the rule off.
+    assert fit(plain).reports_threshold == NEVER
+
+
+def test_holding_a_calibration_fits_only_the_reports_threshold():
+    rng = np.random.default_rng(5)
+    plain = [_case(i, i % 3 != 0, rng) for i in range(60)]
+    named = [_reports_case(100 + i, i % 2 == 0, rng) for i in range(40)]
+    held = dataclasses.replace(fit(plain), answer_threshold=0.99)  # a strict one: the rule can help
+    cal = fit(plain + named, hold=held)
+    assert cal.reports_threshold < NEVER
+    assert dataclasses.replace(cal, reports_threshold=NEVER) == held
