@@ -260,7 +260,7 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
 # "Что сказал Зеленский?", "Що Трамп запропонував?": the same rule for Russian and Ukrainian
 # questions. Their names are Cyrillic and the articles' Latin, so they are compared
 # transliterated (anyascii), allowing an inflection ("Путина" is Putin).
-_CYR_QUESTION = re.compile(r"^\s*(?:а|и|і|и\s+|ну\s+)?\s*(?:что|чего|що|чого|как|як)\b", re.I)
+_CYR_QUESTION = re.compile(r"^\s*(?:(?:а|и|і|ну)\s+)?(?:что|чего|що|чого|как|як)\b", re.I)
 _CYR_SAYING = re.compile(
     r"^(?:сказа\w*|заяви\w*|говори\w*|ответи\w*|відпові\w*|назва\w*|пообеща\w*|пообіця\w*|сообщи\w*|"
     r"повідоми\w*|коммент\w*|комент\w*|написа\w*)$",
@@ -298,6 +298,15 @@ def _like_name(cyrillic: str, key: str) -> bool:
     return any(SequenceMatcher(None, form, key).ratio() >= 0.75 for form in latin if form)
 
 
+def _cyrillic_party(word: str) -> int | None:
+    """The index in _SAME_PARTY of the party a lower-case Russian/Ukrainian word names, if any
+    (a short stem such as "сша" only as the whole word)."""
+    for stem, party in _CYR_PARTIES.items():
+        if word == stem or (len(stem) > 3 and word.startswith(stem)):
+            return party
+    return None
+
+
 def _cyrillic_speaker(question: str) -> tuple[list[str], bool]:
     """The words naming whoever a Russian or Ukrainian question asks the words or deeds of, and
     whether it asks their words; ([], False) for another question."""
@@ -328,15 +337,7 @@ def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
     found: set[str] = set()
     for word in who:
         low = word.lower()
-        party = next(
-            (
-                n
-                for stem, n in _CYR_PARTIES.items()
-                if low == stem or (len(stem) > 3 and low.startswith(stem))
-            ),
-            None,
-        )
-        if party is not None:
+        if (party := _cyrillic_party(low)) is not None:
             found |= _SAME_PARTY[party]
             continue
         like = {key for key in names if len(key) > 2 and _like_name(low, key)}
