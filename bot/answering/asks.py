@@ -97,17 +97,22 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 # East", "from Doha") or as a host ("Norway will host", "hosted by Switzerland") — not any name
 # ("concerns about Ukraine's sovereignty" says nowhere).
 _PLACED = re.compile(
-    r"\b(?i:in|at|near|from|to|into|outside|inside|across|toward|towards|via|between|host(?:ed)? by"
+    r"\b(?i:in|at|near|from|into|outside|inside|across|via|host(?:ed)? by"
+    r"|(?:mov|relocat|shift|switch|return|travell?|transferr?)(?:e|es|ed|ing|s)?\s+to|(?:flew|went|came|headed)\s+to"
     r"|(?:city|port|town|village|region|province|district|island|republic) of)"
     r"\s+(?:(?i:the)\s+)?(?P<after>[A-Z][\w’'-]+)"
     r"|(?P<before>[A-Z][\w’'-]+)\s+(?:(?:will|would|is to|agreed to|offered to)\s+)?host(?:s|ed|ing)?\b"
 )
 
 
+# "Where does Russia stand on …", "where is this heading": a position, not a place.
+_STANDING = re.compile(r"\bwhere\b.*\b(?:stand|stands|standing|heading|headed)\b", re.I)
+
+
 def asked_detail(question: str) -> Detail | None:
     for detail, pattern in _ASKS:
         if pattern.search(question):
-            return detail
+            return None if detail is Detail.PLACE and _STANDING.search(question) else detail
     return None
 
 
@@ -146,7 +151,12 @@ def _inflections(verb: str) -> set[str]:
 _ACTING = frozenset(_IRREGULAR).union(*map(_inflections, _ACTING_VERBS))
 
 
+_US = frozenset({"US", "USA", "U.S", "U.S.A"})
+
+
 def name_key(word: str) -> str:
+    if word.rstrip(".") in _US:  # "US", "USA" and "U.S." are one name (in capitals: not "us")
+        return "u.s"
     return re.split(r"[’']", word.rstrip("."))[0].lower()  # "Lysenko's" → lysenko
 
 
@@ -180,8 +190,8 @@ def actors(sentences) -> frozenset[str]:
                 if before.lower() not in _PLACE_BEFORE:  # not "the Black Sea", "in New York"
                     found |= {name_key(after), key} if named else {name_key(after)}  # a name in full
             elif (
-                after.lower() in _ACTING and named and key == word.lower().rstrip(".")
-            ):  # not "Ukraine's lead"
+                after.lower().rstrip(".") in _ACTING and named and key == word.lower().rstrip(".")
+            ):  # "…, Zelensky said."; not "Ukraine's lead"
                 found.add(key)
     return frozenset(found)
 
@@ -267,8 +277,8 @@ _CYR_SAYING = re.compile(
     re.I,
 )
 _CYR_DOING = re.compile(
-    r"^(?:предлож\w*|запропон\w*|хоч\w*|хоте\w*|хоті\w*|требу\w*|вимага\w*|дума\w*|счита\w*|вважа\w*|"
-    r"отреагир\w*|відреагу\w*|предпри\w*|пообіця\w*|обеща\w*)$",
+    r"^(?:предлож\w*|запропон\w*|хоче\w*|хочу\w*|хоте\w*|хоті\w*|требу\w*|вимага\w*|дума[юеєл]\w*|счита\w*|"
+    r"вважа\w*|отреагир\w*|відреагу\w*|предпри\w*|обеща\w*)$",
     re.I,
 )
 _CYR_WORD = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґ][А-Яа-яЁёІіЇїЄєҐґ'’-]*")
@@ -280,7 +290,8 @@ _CYR_ENDINGS = ("ого", "ому", "ым", "им", "ом", "ой", "ей", "а"
 _CYR_PARTIES = {
     "росси": 0, "росій": 0, "росія": 0, "кремл": 0, "москв": 0,
     "украин": 1, "україн": 1, "киев": 1, "київ": 1, "києв": 1,
-    "сша": 2, "америк": 2, "вашингтон": 2, "белый": 2, "білий": 2,
+    "сша": 2, "америк": 2, "вашингтон": 2, "белый": 2, "белого": 2, "белом": 2, "білий": 2, "білого": 2,
+    "білому": 2,
     "китай": 3, "кита": 3, "пекин": 3, "пекін": 3,
     "евросоюз": 4, "євросоюз": 4, "европ": 4, "європ": 4, "ес": 4, "єс": 4,
 }  # fmt: skip
@@ -295,7 +306,13 @@ def _like_name(cyrillic: str, key: str) -> bool:
         cyrillic[: -len(e)] for e in _CYR_ENDINGS if cyrillic.endswith(e) and len(cyrillic) > len(e) + 3
     ]
     latin = [_latin(form) for form in forms]
-    return any(SequenceMatcher(None, form, key).ratio() >= 0.75 for form in latin if form)
+    # A short name's transliteration is one letter off as often as not ("Мерц" → merts, Merz).
+    return any(
+        SequenceMatcher(None, form, key).ratio() >= 0.75
+        or (len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
+        for form in latin
+        if form
+    )
 
 
 def _cyrillic_party(word: str) -> int | None:
@@ -309,20 +326,23 @@ def _cyrillic_party(word: str) -> int | None:
 
 def _cyrillic_speaker(question: str) -> tuple[list[str], bool]:
     """The words naming whoever a Russian or Ukrainian question asks the words or deeds of, and
-    whether it asks their words; ([], False) for another question."""
-    if not _CYR_QUESTION.search(question):
+    whether it asks their words; ([], False) for another question. The doer stands before the
+    verb ("Что Путин сказал Зеленскому?": Putin) or, when no name does, right after it ("Что по
+    этому поводу сказал Зеленский?")."""
+    opener = _CYR_QUESTION.search(question)
+    if not opener:
         return [], False
-    words = _CYR_WORD.findall(question)[:7]
-    for i, word in enumerate(words[1:5], start=1):
+    words = _CYR_WORD.findall(question[opener.end() :])[:7]
+    for i, word in enumerate(words[:5]):
         saying = bool(_CYR_SAYING.match(word))
         if saying or _CYR_DOING.match(word):
-            around = words[1:i] + words[i + 1 : i + 3]
-            who = []
-            for w in around:
+            before = [w for w in words[:i] if w[0].isupper() or _cyrillic_party(w.lower()) is not None]
+            after = []
+            for w in words[i + 1 : i + 3]:
                 if w.lower() in _CYR_NOT_NAMES:
                     break
-                who.append(w)
-            return who, saying
+                after.append(w)
+            return before or after, saying
     return [], False
 
 
@@ -373,7 +393,7 @@ def has_detail(
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     if detail is Detail.PLACE:
         places = [m.group("after") or m.group("before") for m in _PLACED.finditer(without_dateline(sentence))]
-        return any(p.lower() not in asked and p.lower() not in _DATE_WORDS for p in places)
+        return any(name_key(p) not in asked and name_key(p) not in _DATE_WORDS for p in places)
     if detail is Detail.PERSON and known_actors:
         keys = {name_key(w) for w in sentence_words(sentence) if w[0].isupper()}
         return bool((keys & known_actors) - asked)

@@ -192,6 +192,8 @@ class ExtractiveAnswerer:
             words = bool(who) and asks_words(asked)  # "what did Zelensky say": his words, not his name
         else:
             who, words = cyrillic_speakers(asked, texts)
+        # One column per mention: "the TechCrunch report of October 2 and the one of October 7"
+        # names two reports of one outlet (then one sentence of that outlet covers both).
         outlets = metadata.mentioned_sources(query) if metadata is not None else []
         for cand in candidates:
             source = cand.hit.node.metadata.get("source") or ""

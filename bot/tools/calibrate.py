@@ -352,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             "sets": {name: questions for name, _, questions in args.set},
             "questions": len(cases),
             "held_out_5_fold": held_out,
-            # --hold: only the reports threshold was fitted; the rest is as fitted before
-            "held": dict(hold.fitted, reports_threshold_only=True) if hold is not None else None,
+            # --hold: only the reports threshold was fitted here; the rest is as the fit described
+            # in "held" left it
+            "held": (hold.fitted.get("held") or hold.fitted) if hold is not None else None,
         },
     }
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

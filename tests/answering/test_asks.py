@@ -204,6 +204,7 @@ def test_the_doer_of_a_passive_acts():
 
 SEED_SENTENCES = [
     "Russian envoy Kirill Dmitriev called the call a «historic moment».",
+    "Chancellor Friedrich Merz said Europe would help.",
     "Senator Marco Rubio responded that U.S. decisions won’t rely on Russian public statements.",
     "However, the Kremlin insists that Ukraine must stop military mobilization.",
     "Tensions escalated after Trump met with Ukrainian President Volodymyr Zelensky.",
@@ -219,11 +220,20 @@ SEED_SENTENCES = [
         ("Что Трамп предложил?", {"trump"}, False),  # a deed: "Tramp" is Trump
         ("Що вимагає Кремль від України?", {"kremlin", "russia", "moscow"}, False),  # a party
         ("Чего хочет Россия?", {"russian", "kremlin"}, False),
+        ("Что по этому поводу сказал Зеленский?", {"zelensky"}, True),  # the name after the verb
+        ("А что в итоге заявил Кремль?", {"kremlin"}, True),
+        ("Что сказал представитель Белого дома?", {"u.s"}, True),  # the party, in the genitive
+        ("Что сказал Мерц?", {"merz"}, True),  # a short name one letter off (merts)
     ],
 )
 def test_a_russian_or_ukrainian_question_names_its_speaker_in_latin(question, named, words):
     who, asks = cyrillic_speakers(question, SEED_SENTENCES)
     assert named <= who and asks is words
+
+
+def test_the_doer_before_the_verb_is_the_speaker_not_the_one_spoken_to():
+    who, _ = cyrillic_speakers("Что Путин сказал Зеленскому?", SEED_SENTENCES)
+    assert "putin" in who and "zelensky" not in who
 
 
 def test_a_cyrillic_name_no_sentence_matches_names_no_one():
@@ -240,3 +250,32 @@ def test_what_someone_said_in_russian_or_ukrainian_needs_them_to_say_it(seed_ans
     assert seed_answerer.ask("Що сказав Зеленський про перемир'я?").refused
     answer = seed_answerer.ask("Что сказал Рубио?")
     assert not answer.refused and "Rubio" in answer.citations[0].quote
+
+
+def test_where_someone_stands_asks_for_no_place():
+    assert asked_detail("Where does Russia stand on the ceasefire?") is None
+    assert asked_detail("where is this whole thing heading?") is None
+    assert asked_detail("Where will the delegations meet?") is Detail.PLACE
+
+
+def test_a_person_or_a_party_is_no_place():
+    question = "Where will Putin meet Trump?"
+    assert not has_detail("Putin said he would talk to Trump's team.", Detail.PLACE, question)
+    assert not has_detail("Witkoff delivered the message to Trump.", Detail.PLACE, "where will they meet?")
+    assert not has_detail("Talks between Kyiv and Moscow stalled.", Detail.PLACE, "where will they meet?")
+
+
+def test_a_name_before_said_with_its_full_stop_acts():
+    assert "zelensky" in actors(["Kyiv rejected the plan, Zelensky said."])
+
+
+def test_us_in_capitals_is_the_american_party_and_us_in_lower_case_is_no_one():
+    sentences = ["The U.S. said it was closer than ever to a deal."]
+    assert names_any(sentences[0], speakers("What did the US say about sanctions?", sentences))
+    assert not names_any("They told us nothing.", speakers("What did the USA say?", sentences))
+
+
+def test_a_move_to_a_place_is_a_place():
+    question = "In January 2025, where were the prisoner exchange talks held?"
+    assert has_detail("The prisoner exchange talks moved to Istanbul this week.", Detail.PLACE, question)
+    assert has_detail("Delegates travelled to Geneva.", Detail.PLACE, question)

@@ -104,3 +104,14 @@ def test_each_candidate_knows_which_named_report_it_comes_from(answerer):
     assert by_doc["01_istanbul.txt"] == (False, True)
     plain = answerer.retrieve("Why was the truce suspended?")
     assert all(c.reports == () for c in plain.candidates)
+
+
+def test_an_outlet_named_twice_is_a_column_per_mention(answerer):
+    # "the TechCrunch report of October 2 and the one of October 7" names two reports of one
+    # outlet (MultiHop asks this way): one sentence of that outlet then covers both columns.
+    context = answerer.retrieve(
+        "Did the Harbour Ledger report of March 4 and a later Harbour Ledger report agree on the talks?"
+    )
+    by_doc = {c.doc: c.reports for c in context.candidates}
+    assert by_doc["01_istanbul.txt"] == (True, True)
+    assert by_doc["02_corridor.txt"] == (False, False)
