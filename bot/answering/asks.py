@@ -270,7 +270,9 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
 # "Что сказал Зеленский?", "Що Трамп запропонував?": the same rule for Russian and Ukrainian
 # questions. Their names are Cyrillic and the articles' Latin, so they are compared
 # transliterated (anyascii), allowing an inflection ("Путина" is Putin).
-_CYR_QUESTION = re.compile(r"^\s*(?:(?:а|и|і|ну)\s+)?(?:что|чего|що|чого|как|як)\b", re.I)
+_CYR_QUESTION = re.compile(
+    r"^\s*(?:(?:а|и|і|ну)\s+)?(?:что|чего|що|чого|как|як|как\w+|сколько|які|який|яку|яка|скільки)\b", re.I
+)
 _CYR_SAYING = re.compile(
     r"^(?:сказа\w*|заяви\w*|говори\w*|ответи\w*|відпові\w*|назва\w*|пообеща\w*|пообіця\w*|сообщи\w*|"
     r"повідоми\w*|коммент\w*|комент\w*|написа\w*)$",
@@ -278,7 +280,10 @@ _CYR_SAYING = re.compile(
 )
 _CYR_DOING = re.compile(
     r"^(?:предлож\w*|запропон\w*|хоче\w*|хочу\w*|хоте\w*|хоті\w*|требу\w*|вимага\w*|дума[юеєл]\w*|счита\w*|"
-    r"вважа\w*|отреагир\w*|відреагу\w*|предпри\w*|обеща\w*)$",
+    r"вважа\w*|отреагир\w*|відреагу\w*|предпри\w*|обеща\w*|"
+    # deeds: "Какие санкции ввел ЕС?", "Скільки виділили США?"
+    r"вв[её]л\w*|введ\w*|запровади\w*|запровадж\w*|объяви\w*|оголоси\w*|выдели\w*|выделя\w*|виділи\w*|"
+    r"виділя\w*|подписа\w*|підписа\w*|отправи\w*|надісла\w*|направи\w*|наложи\w*|наклал\w*|наклав\w*)$",
     re.I,
 )
 _CYR_WORD = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґ][А-Яа-яЁёІіЇїЄєҐґ'’-]*")
@@ -363,7 +368,8 @@ def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
         like = {key for key in names if len(key) > 2 and _like_name(low, key)}
         if like:
             found |= like
-        elif word[0].isupper():  # a name the articles never mention
+        elif word[0].isupper() and not word.isupper():  # a name the articles never mention
+            # (an acronym is translated, not transliterated: МАГАТЭ is the IAEA, ООН the UN)
             found.add(_latin(word))
     for party in _SAME_PARTY:
         if found & party:

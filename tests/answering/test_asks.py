@@ -224,6 +224,8 @@ SEED_SENTENCES = [
         ("А что в итоге заявил Кремль?", {"kremlin"}, True),
         ("Что сказал представитель Белого дома?", {"u.s"}, True),  # the party, in the genitive
         ("Что сказал Мерц?", {"merz"}, True),  # a short name one letter off (merts)
+        ("Какие санкции ввел ЕС против России?", {"europe", "brussels"}, False),  # a deed
+        ("Какие меры предложил Трамп?", {"trump"}, False),
     ],
 )
 def test_a_russian_or_ukrainian_question_names_its_speaker_in_latin(question, named, words):
@@ -240,6 +242,8 @@ def test_a_cyrillic_name_no_sentence_matches_names_no_one():
     who, _ = cyrillic_speakers("Что сказал Макрон?", SEED_SENTENCES)
     assert who and not any(names_any(s, who) for s in SEED_SENTENCES)
     assert cyrillic_speakers("Сколько длился разговор?", SEED_SENTENCES) == (frozenset(), False)
+    # An acronym is translated, not transliterated (МАГАТЭ is the IAEA): it names no one absent.
+    assert cyrillic_speakers("Что заявило МАГАТЭ?", SEED_SENTENCES) == (frozenset(), False)
     assert cyrillic_speakers("Что сказали о перемирии?", SEED_SENTENCES) == (frozenset(), False)
 
 
@@ -248,6 +252,8 @@ def test_what_someone_said_in_russian_or_ukrainian_needs_them_to_say_it(seed_ans
     # speaker's words (Dmitriev's, Rubio's).
     assert seed_answerer.ask("Что сказал Зеленский?").refused
     assert seed_answerer.ask("Що сказав Зеленський про перемир'я?").refused
+    # Nor what the EU did, which no sentence names (it was answered with Rubio's words).
+    assert seed_answerer.ask("Какие санкции ввел ЕС против России?").refused
     answer = seed_answerer.ask("Что сказал Рубио?")
     assert not answer.refused and "Rubio" in answer.citations[0].quote
 
