@@ -247,12 +247,11 @@ class ExtractiveAnswerer:
         floor = self.calibration.llm_threshold
         usable = [c for c in context.candidates if c.has_detail and c.probability >= floor]
         extra: list[Candidate] = []
-        metadata = getattr(context.retriever, "metadata_index", None)
-        outlets = metadata.mentioned_sources(context.query) if metadata is not None else []
-        for sources in outlets if len(outlets) >= 2 else []:
-            if any((c.hit.node.metadata.get("source") or "") in sources for c in chosen + extra):
+        named = len(chosen[0].reports) if chosen else 0  # the outlets named, as _candidates read them
+        for j in range(named) if named >= 2 else []:
+            if any(c.reports[j] for c in chosen + extra):
                 continue
-            own = [c for c in usable if (c.hit.node.metadata.get("source") or "") in sources]
+            own = [c for c in usable if c.reports[j]]
             if own:
                 extra.append(max(own, key=lambda c: c.probability))
         if context.query != context.asked and usable:  # a follow-up read with the question before
