@@ -240,6 +240,16 @@ _SAME_PARTY = [
 ]
 
 
+def _with_parties(found: set[str]) -> frozenset[str]:
+    """``found`` with every other name of each party it names ("kremlin" → russia, moscow, …)."""
+    return frozenset(found.union(*(party for party in _SAME_PARTY if found & party)))
+
+
+def _capitalised_keys(sentence: str) -> set[str]:
+    """The keys of the words ``sentence`` writes capitalised, its first word included."""
+    return {name_key(w) for w in sentence_words(sentence) if w[0].isupper()}
+
+
 def speakers(question: str, sentences, used=None) -> frozenset[str]:
     """The names (keys as ``actors``) of whoever an English question asks the words or deeds of,
     in any of its parts: words it writes capitalised, or that ``sentences`` write capitalised inside
@@ -261,10 +271,7 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
                 continue
             if word[0].isupper() or key in inside or (used is not None and not used(key)):
                 found.add(key)
-    for party in _SAME_PARTY:
-        if found & party:
-            found |= party
-    return frozenset(found)
+    return _with_parties(found)
 
 
 # "Что сказал Зеленский?", "Що Трамп запропонував?": the same rule for Russian and Ukrainian
@@ -358,7 +365,7 @@ def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
     who, saying = _cyrillic_speaker(question)
     if not who:
         return frozenset(), False
-    names = {name_key(w) for s in sentences for w in sentence_words(s) if w[0].isupper()}
+    names = set().union(*map(_capitalised_keys, sentences))
     found: set[str] = set()
     for word in who:
         low = word.lower()
@@ -371,10 +378,7 @@ def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
         elif word[0].isupper() and not word.isupper():  # a name the articles never mention
             # (an acronym is translated, not transliterated: МАГАТЭ is the IAEA, ООН the UN)
             found.add(_latin(word))
-    for party in _SAME_PARTY:
-        if found & party:
-            found |= party
-    return frozenset(found), saying and bool(found)
+    return _with_parties(found), saying and bool(found)
 
 
 def names_any(sentence: str, keys: frozenset[str]) -> bool:
@@ -401,8 +405,7 @@ def has_detail(
         places = [m.group("after") or m.group("before") for m in _PLACED.finditer(without_dateline(sentence))]
         return any(name_key(p) not in asked and name_key(p) not in _DATE_WORDS for p in places)
     if detail is Detail.PERSON and known_actors:
-        keys = {name_key(w) for w in sentence_words(sentence) if w[0].isupper()}
-        return bool((keys & known_actors) - asked)
+        return bool((_capitalised_keys(sentence) & known_actors) - asked)
     # Days and months are capitalised but name no one and no place.
     names = [m.group(0) for m in _NAME.finditer(sentence.strip()) if m.group(0).lower() not in _DATE_WORDS]
     return any(name.lower() not in asked for name in names)
