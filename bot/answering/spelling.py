@@ -47,7 +47,8 @@ def correct(text: str, in_articles: Callable[[str], int]) -> str:
             fixed = None
         if fixed is None and len(lower) >= NAME_LENGTH:
             # A name the articles use, one edit away ("dmitreiv": Dmitriev): not in the dictionary.
-            used = [(in_articles(c), c) for c in dictionary.edit_distance_1(lower)]
+            # Letters only: "beyonce" is not "be'once" (two stop words, which count as used).
+            used = [(in_articles(c), c) for c in dictionary.edit_distance_1(lower) if c.isalpha()]
             fixed = max((u for u in used if u[0]), default=(0, None))[1]
         if fixed is None:
             return word

@@ -55,3 +55,11 @@ def test_a_misspelled_word_is_corrected_by_one_edit(typed, meant):
 )
 def test_words_that_are_not_typos_are_left_alone(text):
     assert fix(text) == text
+
+
+def test_a_name_is_never_corrected_into_two_words():
+    # Two stop words ("be'once") count as used by every article; "beyonce" (the articles write
+    # Beyoncé) stays as typed.
+    assert correct("how much did the beyonce film make?", lambda word: 9 if "'" in word else 0) == (
+        "how much did the beyonce film make?"
+    )
