@@ -229,6 +229,21 @@ def _compose(question: str, chosen: list) -> Answer:
 # ---------------------------------------------------------------- the decision
 
 
+def _told_later(period: tuple[dt.date, dt.date], hits: list[Hit]) -> bool:
+    """Whether the hits tell of a year or a month no article was published in ("MLB fined the
+    Astros in 2017", in a report of 2023): then it is when the event was, not the report."""
+    start, end = period
+    if start.year != end.year:
+        return False
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31):
+        words = [str(start.year)]
+    elif start.month == end.month and start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
+        words = [start.strftime("%B"), str(start.year)]
+    else:
+        return False
+    return any(all(re.search(rf"\b{w}\b", hit.node.text, re.I) for w in words) for hit in hits)
+
+
 def arrange(
     answerer, question: str, query: str, retriever, *, today=None, language: str = "en", search=None
 ) -> Timed:
@@ -281,6 +296,9 @@ def arrange(
         if not covered and when.soft_period:  # "this year": a hint only
             when = dataclasses.replace(when, period=None, recency=not when.change_over_time)
         elif not covered:
+            hits = search(query, k)
+            if _told_later(when.period, hits):  # "fined in 2017", as a report of 2023 tells it
+                return Timed(query, hits[: config.chunks_considered], When(), language=language)
             message = _text(language, "range", first=first, last=last, what=when.period_label)
             return Timed(query, [], when, _refusal(question, message), language=language)
     if when.before and first >= when.before:

@@ -221,3 +221,30 @@ def test_who_is_answered_by_the_doer_of_a_passive(answerer):
     _well_formed(answer)
     assert "observers" in answer.citations[0].quote
     assert _cited(answer)[0] != "01_geneva_exchange_talks_open.txt"
+
+
+def test_a_year_a_report_tells_of_is_when_the_event_was_not_a_period_to_refuse(tmp_path, embed_model):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    articles = {
+        "a.txt": (
+            "Astros fined",
+            "2023-10-22",
+            "MLB fined the Astros $5 million in 2017 for stealing signs.",
+        ),
+        "b.txt": (
+            "Playoffs begin",
+            "2023-10-01",
+            "The playoffs begin on Tuesday in Houston. Tickets sold out.",
+        ),
+    }
+    for name, (title, published, body) in articles.items():
+        (corpus / name).write_text(
+            f"Title: {title}\nSource: Daily\nPublished: {published}\n\n{body}\n", "utf-8"
+        )
+    settings = Settings(_env_file=None, corpus_dir=corpus, data_dir=tmp_path / "data", today="2023-12-01")
+    answerer = build_answerer(settings, embed_model)
+    told = answerer.ask("how much did mlb fine the astros in 2017?")
+    assert not told.refused and "$5 million" in told.citations[0].quote
+    untold = answerer.ask("what did the astros do in 2019?")
+    assert untold.refused and untold.answer.endswith("none covers 2019.")
