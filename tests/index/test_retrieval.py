@@ -290,3 +290,22 @@ def test_a_failed_query_embedding_is_not_kept():
     assert vectors("q") == [1.0, 0.0] and len(attempts) == 2
     vectors("a"), vectors("b")  # only the last two texts are kept
     assert vectors("q") == [1.0, 0.0] and len(attempts) == 5
+
+
+def test_words_a_foreign_question_shares_with_the_articles_rank_their_chunks_again(twin_library):
+    # The twins' bodies are the same, so the multilingual similarity ties them; a word the
+    # question shares with one of them (a name: its outlet here) ranks that one first.
+    retriever = twin_library.retriever
+    vector = twin_library.embed_sentence_query("Сколько денег привлёк стартап, по данным Verge?")
+    seen: list[list[str]] = []
+
+    def shared(hits):
+        seen.append([h.node.metadata["doc"] for h in hits])
+        return "Verge"
+
+    plain = retriever.semantic_search(vector, top_k=3)
+    ranked = retriever.semantic_search(vector, top_k=3, shared_words=shared)
+    assert seen == [[h.node.metadata["doc"] for h in plain]]  # it is given the semantic hits
+    assert ranked[0].node.metadata["doc"] == "b_verge.txt" and ranked[0].bm25 > 0
+    assert abs(ranked[0].dense - ranked[1].dense) < 1e-4  # the similarity alone ties them
+    assert retriever.semantic_search(vector, top_k=3, shared_words=lambda hits: "") == plain
