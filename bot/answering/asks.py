@@ -19,6 +19,7 @@ from bot.answering.about import without_dateline
 class Detail(enum.Enum):
     DATE = "date"  # "what date", "which day": a calendar date, day, month or year
     TIME = "time"  # "when": a date, or a time word ("immediately", "after the call")
+    MONEY = "money"  # "how much did it cost", "what's his salary": a sum of money
     NUMBER = "number"
     PLACE = "place"
     PERSON = "person"
@@ -28,16 +29,32 @@ class Detail(enum.Enum):
 # between the question word and the thing asked for.
 _FILLER = (
     r"(?:['’]s|\s+is|\s+was|\s+are|\s+were)?(?:\s+(?:the|a|an))?"
-    r"(?:\s+(?:exact|specific|precise|actual|particular|real|same))?\s+"
+    r"(?:\s+(?:exact|specific|precise|actual|particular|real|same|final|total|overall))?\s+"
+)
+_MONEY_VERBS = (
+    r"money|cost|costs|costing|pay|pays|paid|paying|spend|spends|spent|spending|earn|earns|earned|earning|"
+    r"make|makes|made|making|raise|raised|raising|worth|charge|charges|charged|fine|fined|price|priced|"
+    r"salary|budget|gross|grossed|grossing|invest|invested|investing|funding|valued|valuation|revenue|fee"
 )
 
 # Checked in this order: "how many days" asks for a number, "what date" for a date.
 _ASKS: list[tuple[Detail, re.Pattern]] = [
     (
+        Detail.MONEY,
+        re.compile(
+            rf"\bhow much\b(?=.*\b(?:{_MONEY_VERBS})\b)|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine"
+            r"|valuation|revenue|payout|pay)\b|\b(?:сколько|скок|скока)\s+(?:стои|стоил|денег|плат|заплат|получ|заработ|потрат)"
+            r"|\bскільки\s+(?:кошту|грошей|плат|заплат|отрим|заробля|заробив|заробил|витрат)|\bза (?:сколько|скок|скока|скільки)\b"
+            r"|\b(?:зарплат|выручк|виручк|стоимост|вартіст|цена|цену|ціна|ціну|бюджет)",
+            re.I,
+        ),
+    ),
+    (
         Detail.NUMBER,
         re.compile(
-            rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount)\b|\bhow many\b"
-            r"|\bсколько\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
+            rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount|score|total|count"
+            r"|tally|figure|rate|age)\b|\bhow many\b"
+            r"|\bсколько\b|\bскок\b|\bскока\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
             re.I,
         ),
     ),
@@ -92,6 +109,10 @@ _NUMBER_WORDS = (
     "thousand thousands million millions billion billions dozen dozens half single double"
 ).split()
 _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_MONEY = re.compile(
+    r"[$€£¥₽₴]|\b(?:dollars?|euros?|pounds?|sterling|rubles?|roubles?|hryvnias?|yuan|yen|francs?|USD|EUR|GBP)\b",
+    re.I,
+)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 # "Where": a name the sentence puts somewhere — after a preposition of place ("in the Middle
 # East", "from Doha") or as a host ("Norway will host", "hosted by Switzerland") — not any name
@@ -100,7 +121,7 @@ _PLACED = re.compile(
     r"\b(?i:in|at|near|from|into|outside|inside|across|via|host(?:ed)? by"
     r"|(?:mov|relocat|shift|switch|return|travell?|transferr?)(?:e|es|ed|ing|s)?\s+to|(?:flew|went|came|headed)\s+to"
     r"|(?:city|port|town|village|region|province|district|island|republic) of)"
-    r"\s+(?:(?i:the)\s+)?(?P<after>[A-Z][\w’'-]+)"
+    r"\s+(?:(?i:the|a|an)\s+)?(?P<after>[A-Z][\w’'-]+)"
     r"|(?P<before>[A-Z][\w’'-]+)\s+(?:(?:will|would|is to|agreed to|offered to)\s+)?host(?:s|ed|ing)?\b"
 )
 
@@ -114,6 +135,21 @@ def asked_detail(question: str) -> Detail | None:
         if pattern.search(question):
             return None if detail is Detail.PLACE and _STANDING.search(question) else detail
     return None
+
+
+_OPENS_QUESTION = re.compile(
+    r"^\s*(?:(?:and|but|so|а|и|і|та|ну)\s+)?(?:what|who|whom|whose|which|where|when|why|how|did|does|do|is|are|was"
+    r"|were|will|would|can|could|has|have|had|что|чего|кто|где|когда|куда|откуда|почему|зачем|как\w*|сколько|скок\w*"
+    r"|чей|чья|що|чого|хто|де|коли|куди|звідки|чому|навіщо|як\w*|скільки|чий|чия|чи|які|який|яку|яка|какой|какая|какие)\b",
+    re.I,
+)
+
+
+def asked_details(question: str, parts: list[str]) -> set[Detail | None]:
+    """What each part of a question asks for ("who is taking over, and how much are they paying?":
+    a person and a sum; None: nothing in particular). A fragment that asks nothing by itself ("…?
+    in dollars") adds nothing; a question in one part asks what ``asked_detail`` reads."""
+    return {asked_detail(part) for part in parts if _OPENS_QUESTION.match(part)} or {asked_detail(question)}
 
 
 # Who can answer "who": names the articles themselves show acting. Learned from the candidate
@@ -278,7 +314,8 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
 # questions. Their names are Cyrillic and the articles' Latin, so they are compared
 # transliterated (anyascii), allowing an inflection ("Путина" is Putin).
 _CYR_QUESTION = re.compile(
-    r"^\s*(?:(?:а|и|і|ну)\s+)?(?:что|чего|що|чого|как|як|как\w+|сколько|які|який|яку|яка|скільки)\b", re.I
+    r"^\s*(?:(?:а|и|і|ну)\s+)?(?:что|чего|що|чого|как|як|как\w+|сколько|скок|скока|які|який|яку|яка|скільки)\b",
+    re.I,
 )
 _CYR_SAYING = re.compile(
     r"^(?:сказа\w*|заяви\w*|говори\w*|ответи\w*|відпові\w*|назва\w*|пообеща\w*|пообіця\w*|сообщи\w*|"
@@ -293,6 +330,9 @@ _CYR_DOING = re.compile(
     r"виділя\w*|подписа\w*|підписа\w*|отправи\w*|надісла\w*|направи\w*|наложи\w*|наклал\w*|наклав\w*)$",
     re.I,
 )
+_LATIN_OR_NUMBER = re.compile(r"[A-Za-z][A-Za-z'’.-]*[A-Za-z]|\d+(?:[.,]\d+)?")
+# "согласно статье", "за словами статті": the question's frame, not its topic ("статье" reads "state").
+_CYR_META = re.compile(r"^(?:стат|новост|новин|сообщ|повідом)")
 _CYR_WORD = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґ][А-Яа-яЁёІіЇїЄєҐґ'’-]*")
 _CYR_NOT_NAMES = frozenset(
     "о об про по в во на у с со з из із за от від для это этом этому это це цьому же ли чи".split()
@@ -313,15 +353,15 @@ def _latin(word: str) -> str:
     return re.sub(r"[^a-z]", "", anyascii(word).lower())
 
 
-def _like_name(cyrillic: str, key: str) -> bool:
+def _like_name(cyrillic: str, key: str, ratio: float = 0.75, short: bool = True) -> bool:
     forms = [cyrillic] + [
         cyrillic[: -len(e)] for e in _CYR_ENDINGS if cyrillic.endswith(e) and len(cyrillic) > len(e) + 3
     ]
     latin = [_latin(form) for form in forms]
     # A short name's transliteration is one letter off as often as not ("Мерц" → merts, Merz).
     return any(
-        SequenceMatcher(None, form, key).ratio() >= 0.75
-        or (len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
+        SequenceMatcher(None, form, key).ratio() >= ratio
+        or (short and len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
         for form in latin
         if form
     )
@@ -381,6 +421,24 @@ def cyrillic_speakers(question: str, sentences) -> tuple[frozenset[str], bool]:
     return _with_parties(found), saying and bool(found)
 
 
+def cyrillic_terms(question: str, sentences) -> list[str]:
+    """What a Russian or Ukrainian question shares with English ``sentences`` word for word: the
+    names they write that it writes in Cyrillic ("тіктока" is TikTok, "Ричарда Тенга" Richard
+    Teng), and its own Latin-letter words and numbers ("Hipgnosis", "OLED", "20"). The keyword
+    signals of an English question, for the few words that cross languages as they are."""
+    names = set().union(*map(_capitalised_keys, sentences))
+    found = _LATIN_OR_NUMBER.findall(question)
+    for word in _CYR_WORD.findall(question):
+        low = word.lower()
+        if len(low) < 4 or _CYR_META.match(low) or _cyrillic_party(low) is not None:
+            continue  # a party is named by many words in English (Russia, Moscow, the Kremlin)
+        # Stricter than for a speaker: every name of the sentences is a candidate here.
+        like = [key for key in names if len(key) > 3 and _like_name(low, key, 0.8, short=False)]
+        if like:
+            found.append(max(like, key=lambda key: SequenceMatcher(None, _latin(low), key).ratio()))
+    return found
+
+
 def names_any(sentence: str, keys: frozenset[str]) -> bool:
     """Whether ``sentence`` names one of ``keys`` (any case, "Zelensky's" too)."""
     return any(name_key(w) in keys for w in sentence_words(sentence))
@@ -400,6 +458,8 @@ def has_detail(
         return bool(_DATE.search(sentence) or _TIME.search(sentence))
     if detail is Detail.NUMBER:
         return bool(_NUMBER.search(sentence))
+    if detail is Detail.MONEY:
+        return bool(_MONEY.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     if detail is Detail.PLACE:
         places = [m.group("after") or m.group("before") for m in _PLACED.finditer(without_dateline(sentence))]
@@ -422,7 +482,8 @@ _NOT_A_QUESTION = re.compile(
     r"|\bwho is (right|wrong)\b|\bwho'?s (right|wrong)\b|\b(smart|good|bad|terrible|stupid|wise) (move|idea)\b"
     r"|\bshould (i|we) (support|believe|trust)\b|\bwrite (me )?(a|an) (poem|story|essay|song|joke)\b"
     r"|\bпо[- ]твоему\b|\bтвое мнение\b|\bтвоє мнение\b|\bтвоя думка\b|\bна твою думку\b"
-    r"|\bигнорируй\b|\bігноруй\b|\bкто прав\b|\bхто правий\b",
+    r"|\bигнорируй\b|\bігноруй\b|\bкто прав\b|\bхто правий\b"
+    r"|\b(?:как|что|як|що) (?:вы |ви |ты |ти )?(?:думаете|думаешь|думаєте|думаєш|считаете|считаешь|вважаєте|вважаєш)\b",
     re.I,
 )
 

@@ -28,9 +28,10 @@ from bot.answering.about import answer_about, asked_aspect
 from bot.answering.asks import (
     Detail,
     actors,
-    asked_detail,
+    asked_details,
     asks_words,
     cyrillic_speakers,
+    cyrillic_terms,
     has_detail,
     names_any,
     not_a_question,
@@ -144,9 +145,12 @@ class ExtractiveAnswerer:
         def search(text: str, top_k: int):
             if language == "en":
                 return retriever.search(text, top_k=top_k)
-            # No English keyword matches a Russian or Ukrainian question: the multilingual
-            # sentence vectors alone find its chunks.
-            return retriever.semantic_search(self._vectors(text)[0], top_k=top_k)
+            # Few English keywords match a Russian or Ukrainian question: the multilingual
+            # sentence vectors find its chunks, and the names and numbers it shares with them
+            # ("тіктока" is TikTok) rank them again.
+            return retriever.semantic_search(
+                self._vectors(text)[0], top_k=top_k, shared_words=partial(_shared_words, text)
+            )
 
         # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
         timed = arrange(self, asked, query, retriever, today=self.today, language=language, search=search)
@@ -177,11 +181,14 @@ class ExtractiveAnswerer:
         return cache[query]
 
     def _candidates(self, question, query, language, hits, retriever, vectors) -> list[Candidate]:
+        shared = None if language == "en" else cyrillic_terms(query, (hit.node.text for hit in hits))
         candidates = candidates_of(
-            query, language, hits, retriever, vectors[0], vectors[1:], self.calibration
+            query, language, hits, retriever, vectors[0], vectors[1:], self.calibration, shared
         )
-        detail = asked_detail(question)
-        names = actors(c.text for c in candidates) if detail is Detail.PERSON else frozenset()
+        # A question in several parts asks for the detail of each ("who is taking over, and how
+        # much are they paying?"): a sentence with any of them may answer its part.
+        details = asked_details(question, question_parts(question))
+        names = actors(c.text for c in candidates) if Detail.PERSON in details else frozenset()
         # Whoever the question asks the words of, outlets aside ("what did The Verge say" asks
         # what its article says).
         metadata = getattr(retriever, "metadata_index", None)
@@ -199,7 +206,7 @@ class ExtractiveAnswerer:
             source = cand.hit.node.metadata.get("source") or ""
             cand.reports = tuple(source in sources for sources in outlets)
             cand.has_detail = (
-                has_detail(cand.text, detail, question, names)
+                any(has_detail(cand.text, detail, question, names) for detail in details)
                 and (not who or names_any(cand.text, who))
                 and (not words or utters(cand.text))
             )
@@ -341,3 +348,7 @@ def answer_from(context: Context, chosen: list[Candidate]) -> Answer:
 def top_sentences(context: Context, n: int) -> list[Candidate]:
     """The ``n`` candidates most likely to answer, whatever the thresholds (sources for a model)."""
     return sorted(context.candidates, key=lambda c: (-c.probability, c.rank))[:n]
+
+
+def _shared_words(question: str, hits: list[Hit]) -> str:
+    return " ".join(cyrillic_terms(question, (hit.node.text for hit in hits)))

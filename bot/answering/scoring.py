@@ -237,7 +237,8 @@ class Candidate:
 
 
 _PART_SPLIT = re.compile(
-    r"\?\s+|;\s*|,?\s+\b(?:and (?=what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)"
+    r"\?\s+|;\s*|,?\s+\b(?:(?:and|vs\.?|versus|compared to|compared with) "
+    r"(?=what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)"
     r"|also|as well as|и (?=что|кто|где|когда|как|почему|сколько)|а также|і (?=що|хто|де|коли|як|чому|скільки)"
     r"|та (?=що|хто|де|коли|як|чому|скільки)|а ще)\b",
     re.I,
@@ -264,12 +265,18 @@ def candidates_of(
     query_vector: np.ndarray,
     part_vectors: list[np.ndarray],
     calibration: Calibration,
+    words: list[str] | None = None,
 ) -> list[Candidate]:
-    """Every distinct sentence of ``hits`` with its signals and probability."""
+    """Every distinct sentence of ``hits`` with its signals and probability. ``words``: what the
+    keyword signals weigh when not the query's own words (a Russian or Ukrainian question: the
+    words it shares with the articles, asks.cyrillic_terms)."""
     english = language == "en"
     metadata = getattr(retriever, "metadata_index", None)
-    terms = content_terms(metadata.without_mentions(query) if metadata is not None else query)
-    idf = term_weights(terms, retriever) if english and terms else {}
+    shared = words is not None and not english
+    if words is None:
+        words = [metadata.without_mentions(query) if metadata is not None else query] if english else []
+    terms = content_terms(" ".join(words))
+    idf = term_weights(terms, retriever) if terms else {}
     total = sum(idf.values()) or 1.0
     top_score = max((h.score for h in hits), default=0.0)
     version = retriever.version
@@ -289,11 +296,14 @@ def candidates_of(
         doc = node.metadata.get("doc")
         previous = None  # the sentence before, in the chunk
         previous_terms: set[str] = set()
+        # Names locate the article, but the sentence that answers may not repeat them ("it",
+        # "the company"): shared words (another language) count for every sentence of the chunk.
+        chunk_terms = set(content_terms(node.text)) & set(idf) if shared and idf else None
         for (start, end), vector in zip(spans, vectors):
             vector = np.asarray(vector, dtype="float32")
             sem, prev_sem, previous = float(vector @ q), previous, float(vector @ q)
             text = node.text[start - base : end - base]
-            own_terms = set(content_terms(text)) if idf else set()
+            own_terms = chunk_terms if chunk_terms is not None else set(content_terms(text)) if idf else set()
             # "This raises concerns about …" is about what the sentence before says: it holds
             # that sentence's words too ("what concerns does dividing the assets raise?").
             sentence_terms = own_terms | previous_terms if _ANAPHOR.match(text) else own_terms

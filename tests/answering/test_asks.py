@@ -11,6 +11,7 @@ from bot.answering.asks import (
     asked_detail,
     asks_words,
     cyrillic_speakers,
+    cyrillic_terms,
     has_detail,
     names_any,
     speakers,
@@ -285,3 +286,58 @@ def test_a_move_to_a_place_is_a_place():
     question = "In January 2025, where were the prisoner exchange talks held?"
     assert has_detail("The prisoner exchange talks moved to Istanbul this week.", Detail.PLACE, question)
     assert has_detail("Delegates travelled to Geneva.", Detail.PLACE, question)
+
+
+def test_a_place_after_a_or_an_is_a_place():
+    question = "which city was the court where he entered his plea?"
+    assert asked_detail(question) is Detail.PLACE
+    assert has_detail("He appeared in a Seattle federal court on Tuesday.", Detail.PLACE, question)
+
+
+def test_a_sum_of_money_needs_a_currency_not_just_a_number():
+    for question in [
+        "how much money did her son spend on the game?",
+        "how much is binance paying to settle with the doj?",
+        "what was the production budget of the film?",
+        "Сколько стоит самый дешевый Steam Deck?",
+        "скільки коштують окуляри?",
+        "а какая годовая выручка у компании?",
+        "за скільки амазон хотів купити irobot?",
+    ]:
+        assert asked_detail(question) is Detail.MONEY, question
+    assert has_detail("Binance agreed to pay about $4.3 billion.", Detail.MONEY)
+    assert has_detail("The fine was 2 million euros.", Detail.MONEY)
+    # A number that is no sum: "how much money" is not answered by a child's age.
+    assert not has_detail("Someone wondered why Gellar's 11-year-old had a credit card.", Detail.MONEY)
+    # Amounts that are not money stay numbers.
+    assert asked_detail("how much of the aid is military?") is Detail.NUMBER
+    assert asked_detail("what was the final score?") is Detail.NUMBER
+    assert asked_detail("скок щас человек работает в компании?") is Detail.NUMBER
+
+
+def test_a_russian_or_ukrainian_question_shares_names_latin_words_and_numbers_with_the_articles():
+    sentences = [
+        "We know that TikTok counted 150 million users in the United States as of February 2023.",
+        "Secretary of State Marco Rubio spoke.",
+        "Richard Teng will be the new CEO of Binance.",
+    ]
+    assert cyrillic_terms("скільки юзерів у тіктока в сша?", sentences) == ["tiktok"]
+    assert cyrillic_terms("какая зарплата у ричарда тенга в binance?", sentences) == [
+        "binance",
+        "richard",
+        "teng",
+    ]
+    assert cyrillic_terms("за сколько hipgnosis продал 20 тыщ песен?", sentences) == ["hipgnosis", "20"]
+    # "статье" reads "state", but "according to the article" is the question's frame, and a party
+    # (США: the US, the United States, Washington) is named by many English words.
+    assert cyrillic_terms("Что, согласно статье, сказал Рубио о США?", sentences) == ["rubio"]
+
+
+def test_a_comparison_asks_two_things():
+    from bot.answering.scoring import question_parts
+
+    assert question_parts("how much is ohtani getting vs what is hayes gonna make per year?") == [
+        "how much is ohtani getting",
+        "what is hayes gonna make per year",
+    ]
+    assert question_parts("who won the game vs the giants?") == []  # "vs" naming a side
