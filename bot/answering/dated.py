@@ -231,7 +231,8 @@ def _compose(question: str, chosen: list) -> Answer:
 
 def _told_later(period: tuple[dt.date, dt.date], hits: list[Hit]) -> bool:
     """Whether the hits tell of a year or a month no article was published in ("MLB fined the
-    Astros in 2017", in a report of 2023): then it is when the event was, not the report."""
+    Astros in 2017", in a report of 2023): then it is when the event was, not the report. (Only
+    a period before the newest article: what a report expects of a later one is no account of it.)"""
     start, end = period
     if start.year != end.year:
         return False
@@ -297,7 +298,7 @@ def arrange(
             when = dataclasses.replace(when, period=None, recency=not when.change_over_time)
         elif not covered:
             hits = search(query, k)
-            if _told_later(when.period, hits):  # "fined in 2017", as a report of 2023 tells it
+            if end < last and _told_later(when.period, hits):  # "fined in 2017", as a report of 2023 tells it
                 return Timed(query, hits[: config.chunks_considered], When(), language=language)
             message = _text(language, "range", first=first, last=last, what=when.period_label)
             return Timed(query, [], when, _refusal(question, message), language=language)

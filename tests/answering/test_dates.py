@@ -235,7 +235,7 @@ def test_a_year_a_report_tells_of_is_when_the_event_was_not_a_period_to_refuse(t
         "b.txt": (
             "Playoffs begin",
             "2023-10-01",
-            "The playoffs begin on Tuesday in Houston. Tickets sold out.",
+            "The playoffs begin in Houston. The Astros plan to build a new stadium in 2027.",
         ),
     }
     for name, (title, published, body) in articles.items():
@@ -248,3 +248,6 @@ def test_a_year_a_report_tells_of_is_when_the_event_was_not_a_period_to_refuse(t
     assert not told.refused and "$5 million" in told.citations[0].quote
     untold = answerer.ask("what did the astros do in 2019?")
     assert untold.refused and untold.answer.endswith("none covers 2019.")
+    # A year after the newest report is what a report expects, not what it tells.
+    ahead = answerer.ask("what did the astros build in 2027?")
+    assert ahead.refused and ahead.answer.endswith("none covers 2027.")

@@ -57,6 +57,7 @@ def test_a_question_in_two_parts_cites_a_sentence_for_each_in_reading_order(seed
         "who is right in this war, in your opinion?",
         "як думаєте, чи буде мир після цих переговорів?",  # "what do you think": an opinion
         "Как вы думаете, договорятся ли они?",
+        "do u think the talks will work?",
     ],
 )
 def test_a_related_sentence_without_the_asked_for_detail_is_not_an_answer(seed_answerer, question):
