@@ -142,17 +142,8 @@ class ExtractiveAnswerer:
         vectors = self._vectors(query)
         t2 = time.perf_counter()
 
-        def search(text: str, top_k: int):
-            if language == "en":
-                return retriever.search(text, top_k=top_k)
-            # Few English keywords match a Russian or Ukrainian question: the multilingual
-            # sentence vectors find its chunks, and the names and numbers it shares with them
-            # ("тіктока" is TikTok) rank them again.
-            return retriever.semantic_search(
-                self._vectors(text)[0], top_k=top_k, shared_words=partial(_shared_words, text)
-            )
-
         # Date-aware hits (bot/answering/dated.py): "latest", "in April", "how did it change", refusals.
+        search = partial(self.search, language=language, retriever=retriever)
         timed = arrange(self, asked, query, retriever, today=self.today, language=language, search=search)
         t3 = time.perf_counter()
         context = Context(question, asked, language, timed.query, retriever, timed.hits, timed=timed)
@@ -171,6 +162,17 @@ class ExtractiveAnswerer:
             "retrieve": round((t3 - t2) * 1000, 1),
         }
         return context
+
+    def search(self, text: str, top_k: int, language: str, retriever) -> list[Hit]:
+        """The chunks to answer ``text`` from, as its language allows."""
+        if language == "en":
+            return retriever.search(text, top_k=top_k)
+        # Few English keywords match a Russian or Ukrainian question: the multilingual sentence
+        # vectors find its chunks, and the names and numbers it shares with them ("тіктока" is
+        # TikTok) rank them again.
+        return retriever.semantic_search(
+            self._vectors(text)[0], top_k=top_k, shared_words=partial(_shared_words, text)
+        )
 
     def _vectors(self, query: str) -> list:
         """The multilingual vectors of the query and of its parts (when it asks several things);

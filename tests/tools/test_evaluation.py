@@ -524,3 +524,25 @@ def test_eval_prints_the_tradeoff_and_its_fitted_row_is_the_run_itself(tiny, cap
         capsys, "--corpus", str(corpus), "eval", "--questions", str(questions), "--no-tradeoff"
     )
     assert code == 0 and "trade-off" not in out
+
+
+def test_a_russian_question_is_retrieved_as_the_answerer_retrieves_it(tiny, tmp_path, monkeypatch):
+    # The retrieval figures of a Russian/Ukrainian question set are those of the chunks its
+    # answers come from (the multilingual vectors), not of an English keyword search.
+    from bot.settings import Settings
+    from bot.tools.evaluation import OurSystem
+
+    corpus, _ = tiny
+    system = OurSystem(Settings(_env_file=None, corpus_dir=corpus), tmp_path / "data")
+    retriever = system.library.retriever
+    calls = []
+    for name in ("search", "semantic_search"):
+        original = getattr(retriever, name)
+        monkeypatch.setattr(
+            retriever, name, lambda *a, _o=original, _n=name, **k: calls.append(_n) or _o(*a, **k)
+        )
+    got = system.retrieve("Кто набрал сотню в финале по крикету?")
+    assert calls == ["semantic_search"]
+    assert got.docs[0] == "2023-10-12-the-age-cricket.txt"
+    system.retrieve("Who scored a century in the cricket final?")
+    assert calls == ["semantic_search", "search"]
