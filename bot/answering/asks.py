@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from anyascii import anyascii
 
@@ -353,18 +354,29 @@ def _latin(word: str) -> str:
     return re.sub(r"[^a-z]", "", anyascii(word).lower())
 
 
-def _like_name(cyrillic: str, key: str, ratio: float = 0.75, short: bool = True) -> bool:
+@lru_cache(maxsize=4096)
+def _latin_forms(cyrillic: str) -> tuple[str, ...]:
+    """A Cyrillic word transliterated, as written and without each inflection it may carry."""
     forms = [cyrillic] + [
         cyrillic[: -len(e)] for e in _CYR_ENDINGS if cyrillic.endswith(e) and len(cyrillic) > len(e) + 3
     ]
-    latin = [_latin(form) for form in forms]
+    return tuple(latin for latin in map(_latin, forms) if latin)
+
+
+def _like_name(cyrillic: str, key: str, ratio: float = 0.75, short: bool = True) -> bool:
     # A short name's transliteration is one letter off as often as not ("Мерц" → merts, Merz).
     return any(
-        SequenceMatcher(None, form, key).ratio() >= ratio
-        or (short and len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
-        for form in latin
-        if form
+        (short and len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
+        or _similar(form, key, ratio)
+        for form in _latin_forms(cyrillic)
     )
+
+
+def _similar(a: str, b: str, ratio: float) -> bool:
+    # The quick upper bounds first: most pairs (a question's word, every name of the hits) are
+    # far apart, and the full ratio is the slow part of a Russian/Ukrainian question.
+    matcher = SequenceMatcher(None, a, b)
+    return matcher.real_quick_ratio() >= ratio and matcher.quick_ratio() >= ratio and matcher.ratio() >= ratio
 
 
 def _cyrillic_party(word: str) -> int | None:
@@ -426,16 +438,28 @@ def cyrillic_terms(question: str, sentences) -> list[str]:
     names they write that it writes in Cyrillic ("тіктока" is TikTok, "Ричарда Тенга" Richard
     Teng), and its own Latin-letter words and numbers ("Hipgnosis", "OLED", "20"). The keyword
     signals of an English question, for the few words that cross languages as they are."""
-    names = set().union(*map(_capitalised_keys, sentences))
+    names = sorted(key for key in set().union(*map(_capitalised_keys, sentences)) if len(key) > 3)
     found = _LATIN_OR_NUMBER.findall(question)
     for word in _CYR_WORD.findall(question):
         low = word.lower()
         if len(low) < 4 or _CYR_META.match(low) or _cyrillic_party(low) is not None:
             continue  # a party is named by many words in English (Russia, Moscow, the Kremlin)
-        # Stricter than for a speaker: every name of the sentences is a candidate here.
-        like = [key for key in names if len(key) > 3 and _like_name(low, key, 0.8, short=False)]
-        if like:
-            found.append(max(like, key=lambda key: SequenceMatcher(None, _latin(low), key).ratio()))
+        # Stricter than for a speaker (0.8, no short-name rule): every name of the hits is a
+        # candidate here. One matcher per form: it indexes the form once for all the names.
+        best = (0.8, None)
+        for form in _latin_forms(low):
+            matcher = SequenceMatcher(None, "", form)
+            for key in names:
+                matcher.set_seq1(key)
+                if (
+                    matcher.real_quick_ratio() >= best[0]
+                    and matcher.quick_ratio() >= best[0]
+                    and (ratio := matcher.ratio()) >= best[0]
+                    and (ratio, key) > (best[0], best[1] or "")
+                ):
+                    best = (ratio, key)
+        if best[1] is not None:
+            found.append(best[1])
     return found
 
 
