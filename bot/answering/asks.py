@@ -32,21 +32,28 @@ _FILLER = (
     r"(?:['’]s|\s+is|\s+was|\s+are|\s+were)?(?:\s+(?:the|a|an))?"
     r"(?:\s+(?:exact|specific|precise|actual|particular|real|same|final|total|overall))?\s+"
 )
+# "How much" asks for a sum when its own clause is about money ("how much did it cost", "how much
+# is she gonna make") — not "how much time did they spend", "how much progress was made".
 _MONEY_VERBS = (
     r"money|cost|costs|costing|pay|pays|paid|paying|spend|spends|spent|spending|earn|earns|earned|earning|"
-    r"make|makes|made|making|raise|raised|raising|worth|charge|charges|charged|fine|fined|price|priced|"
+    r"make|makes|made|making|raise|raised|raising|worth|charge|charges|charged|fine|fined|"
     r"salary|budget|gross|grossed|grossing|invest|invested|investing|funding|valued|valuation|revenue|fee"
 )
+_NOT_MONEY = r"progress|time|longer|more|of|land|territory|ground|damage|effort|support|influence|power|say"
 
 # Checked in this order: "how many days" asks for a number, "what date" for a date.
 _ASKS: list[tuple[Detail, re.Pattern]] = [
     (
         Detail.MONEY,
         re.compile(
-            rf"\bhow much\b(?=.*\b(?:{_MONEY_VERBS})\b)|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine"
-            r"|valuation|revenue|payout|pay)\b|\b(?:сколько|скок|скока)\s+(?:стои|стоил|денег|плат|заплат|получ|заработ|потрат)"
-            r"|\bскільки\s+(?:кошту|грошей|плат|заплат|отрим|заробля|заробив|заробил|витрат)|\bза (?:сколько|скок|скока|скільки)\b"
-            r"|\b(?:зарплат|выручк|виручк|стоимост|вартіст|цена|цену|ціна|ціну|бюджет)",
+            rf"\bhow much\b(?!\s+(?:{_NOT_MONEY})\b)(?=[^,;?]*\b(?:{_MONEY_VERBS})\b)"
+            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine|valuation|revenue|payout|pay)\b"
+            r"|\b(?:сколько|скок|скока)\s+(?:стоит|стоил\w*|стоят|стоить|денег|заплат\w*|заработ\w*|потрат\w*)"
+            r"|\bскільки\s+(?:кошту\w*|грошей|заплат\w*|заробля\w*|заробив\w*|заробил\w*|витрат\w*)"
+            r"|\bза (?:сколько|скок|скока|скільки)\b(?!\s+(?:дн|час|год|лет|рок|мин|хвил|недел|тиж|месяц|місяц|секунд))"
+            # (an adjective between: "какая годовая выручка", not "какой процент бюджета")
+            r"|\b(?:какая|какой|каков\w*|яка|який|яку|какую)\s+(?:\w+(?:ая|ой|ий|ый|ую|яя|а|ій)\s+)?(?:зарплат\w*|выручк\w*|виручк\w*|"
+            r"стоимост\w*|вартіст\w*|цен\w*|ціна|ціну|бюджет\w*)",
             re.I,
         ),
     ),
@@ -122,7 +129,10 @@ _PLACED = re.compile(
     r"\b(?i:in|at|near|from|into|outside|inside|across|via|host(?:ed)? by"
     r"|(?:mov|relocat|shift|switch|return|travell?|transferr?)(?:e|es|ed|ing|s)?\s+to|(?:flew|went|came|headed)\s+to"
     r"|(?:city|port|town|village|region|province|district|island|republic) of)"
-    r"\s+(?:(?i:the|a|an)\s+)?(?P<after>[A-Z][\w’'-]+)"
+    r"\s+(?:(?i:the)\s+)?(?P<after>[A-Z][\w’'-]+)"
+    # "in a Seattle federal court", not "in a Bloomberg interview"
+    r"|\b(?i:in|at|near|from|outside|inside)\s+(?i:a|an)\s+(?P<within>[A-Z][\w’'-]+)(?=(?:\s+[a-z]+)?\s+"
+    r"(?:court|courthouse|city|town|suburb|village|hotel|stadium|arena|hospital|prison|port|airport|base|district)\b)"
     r"|(?P<before>[A-Z][\w’'-]+)\s+(?:(?:will|would|is to|agreed to|offered to)\s+)?host(?:s|ed|ing)?\b"
 )
 
@@ -139,7 +149,7 @@ def asked_detail(question: str) -> Detail | None:
 
 
 _OPENS_QUESTION = re.compile(
-    r"^\s*(?:(?:and|but|so|а|и|і|та|ну)\s+)?(?:what|who|whom|whose|which|where|when|why|how|did|does|do|is|are|was"
+    r"^\s*(?:(?:and|but|so|а|и|і|та|ну)\s+)?(?:(?:by|for|in|at|to|за|на|по|в|у|з|с|до)\s+)?(?:what|who|whom|whose|which|where|when|why|how|did|does|do|is|are|was"
     r"|were|will|would|can|could|has|have|had|что|чего|кто|где|когда|куда|откуда|почему|зачем|как\w*|сколько|скок\w*"
     r"|чей|чья|що|чого|хто|де|коли|куди|звідки|чому|навіщо|як\w*|скільки|чий|чия|чи|які|який|яку|яка|какой|какая|какие)\b",
     re.I,
@@ -147,10 +157,12 @@ _OPENS_QUESTION = re.compile(
 
 
 def asked_details(question: str, parts: list[str]) -> set[Detail | None]:
-    """What each part of a question asks for ("who is taking over, and how much are they paying?":
-    a person and a sum; None: nothing in particular). A fragment that asks nothing by itself ("…?
-    in dollars") adds nothing; a question in one part asks what ``asked_detail`` reads."""
-    return {asked_detail(part) for part in parts if _OPENS_QUESTION.match(part)} or {asked_detail(question)}
+    """The details a question asks for: the whole question's (``asked_detail``), and each part's
+    ("who is taking over, and how much are they paying?": a person or a sum). A part that asks
+    for nothing in particular adds nothing, and neither does a fragment ("…? in dollars")."""
+    return {asked_detail(question)} | (
+        {asked_detail(part) for part in parts if _OPENS_QUESTION.match(part)} - {None}
+    )
 
 
 # Who can answer "who": names the articles themselves show acting. Learned from the candidate
@@ -331,7 +343,7 @@ _CYR_DOING = re.compile(
     r"виділя\w*|подписа\w*|підписа\w*|отправи\w*|надісла\w*|направи\w*|наложи\w*|наклал\w*|наклав\w*)$",
     re.I,
 )
-_LATIN_OR_NUMBER = re.compile(r"[A-Za-z][A-Za-z'’.-]*[A-Za-z]|\d+(?:[.,]\d+)?")
+_LATIN_OR_NUMBER = re.compile(r"[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]*[A-Za-zÀ-ÖØ-öø-ɏ]|\d+(?:[.,]\d+)?")
 # "согласно статье", "за словами статті": the question's frame, not its topic ("статье" reads "state").
 _CYR_META = re.compile(r"^(?:стат|новост|новин|сообщ|повідом)")
 _CYR_WORD = re.compile(r"[А-Яа-яЁёІіЇїЄєҐґ][А-Яа-яЁёІіЇїЄєҐґ'’-]*")
@@ -363,20 +375,13 @@ def _latin_forms(cyrillic: str) -> tuple[str, ...]:
     return tuple(latin for latin in map(_latin, forms) if latin)
 
 
-def _like_name(cyrillic: str, key: str, ratio: float = 0.75, short: bool = True) -> bool:
+def _like_name(cyrillic: str, key: str) -> bool:
     # A short name's transliteration is one letter off as often as not ("Мерц" → merts, Merz).
     return any(
-        (short and len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
-        or _similar(form, key, ratio)
+        SequenceMatcher(None, form, key).ratio() >= 0.75
+        or (len(key) <= 5 and form[:3] == key[:3] and abs(len(form) - len(key)) <= 1)
         for form in _latin_forms(cyrillic)
     )
-
-
-def _similar(a: str, b: str, ratio: float) -> bool:
-    # The quick upper bounds first: most pairs (a question's word, every name of the hits) are
-    # far apart, and the full ratio is the slow part of a Russian/Ukrainian question.
-    matcher = SequenceMatcher(None, a, b)
-    return matcher.real_quick_ratio() >= ratio and matcher.quick_ratio() >= ratio and matcher.ratio() >= ratio
 
 
 def _cyrillic_party(word: str) -> int | None:
@@ -486,7 +491,10 @@ def has_detail(
         return bool(_MONEY.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     if detail is Detail.PLACE:
-        places = [m.group("after") or m.group("before") for m in _PLACED.finditer(without_dateline(sentence))]
+        places = [
+            m.group("after") or m.group("within") or m.group("before")
+            for m in _PLACED.finditer(without_dateline(sentence))
+        ]
         return any(name_key(p) not in asked and name_key(p) not in _DATE_WORDS for p in places)
     if detail is Detail.PERSON and known_actors:
         return bool((_capitalised_keys(sentence) & known_actors) - asked)

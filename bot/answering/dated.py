@@ -229,6 +229,9 @@ def _compose(question: str, chosen: list) -> Answer:
 # ---------------------------------------------------------------- the decision
 
 
+_MONTH_NAMES = "January February March April May June July August September October November December".split()
+
+
 def _told_later(period: tuple[dt.date, dt.date], hits: list[Hit]) -> bool:
     """Whether the hits tell of a year or a month no article was published in ("MLB fined the
     Astros in 2017", in a report of 2023): then it is when the event was, not the report. (Only
@@ -236,13 +239,18 @@ def _told_later(period: tuple[dt.date, dt.date], hits: list[Hit]) -> bool:
     start, end = period
     if start.year != end.year:
         return False
+    year = str(start.year)
     if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31):
-        words = [str(start.year)]
+        written = re.compile(rf"\b{year}\b")
     elif start.month == end.month and start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
-        words = [start.strftime("%B"), str(start.year)]
+        # The month as a name, written with its year ("in May 2017", "on Sept. 5, 2017"), in
+        # capitals: "prices may rise" names no month.
+        name = _MONTH_NAMES[start.month - 1]
+        forms = "|".join([name, name[:3] + r"\.?"] + ([r"Sept\.?"] if start.month == 9 else []))
+        written = re.compile(rf"\b(?:{forms})(?:\s+\d{{1,2}},?)?\s+{year}\b")
     else:
         return False
-    return any(all(re.search(rf"\b{w}\b", hit.node.text, re.I) for w in words) for hit in hits)
+    return any(written.search(hit.node.text) for hit in hits)
 
 
 def arrange(

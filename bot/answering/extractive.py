@@ -163,6 +163,12 @@ class ExtractiveAnswerer:
         }
         return context
 
+    def hits(self, question: str, top_k: int) -> list[Hit]:
+        """The chunks the search finds for ``question``, by its language (no dates read, no
+        answer made): what ``eval`` scores as retrieval."""
+        self.__dict__["_vector_cache"] = {}
+        return self.search(question, top_k, detect_language(question), self.library.retriever)
+
     def search(self, text: str, top_k: int, language: str, retriever) -> list[Hit]:
         """The chunks to answer ``text`` from, as its language allows."""
         if language == "en":

@@ -238,9 +238,9 @@ class Candidate:
 
 _PART_SPLIT = re.compile(
     r"\?\s+|;\s*|,?\s+\b(?:(?:and|vs\.?|versus|compared to|compared with) "
-    r"(?=what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)"
-    r"|also|as well as|и (?=что|кто|где|когда|как|почему|сколько)|а также|і (?=що|хто|де|коли|як|чому|скільки)"
-    r"|та (?=що|хто|де|коли|як|чому|скільки)|а ще)\b",
+    r"(?=(?:what|who|where|when|how|why|which|did|does|do|is|are|was|were|will)\b)"
+    r"|also|as well as|и (?=(?:что|кто|где|когда|как|почему|сколько)\b)|а также"
+    r"|і (?=(?:що|хто|де|коли|як|чому|скільки)\b)|та (?=(?:що|хто|де|коли|як|чому|скільки)\b)|а ще)\b",
     re.I,
 )
 
@@ -272,7 +272,7 @@ def candidates_of(
     words it shares with the articles, asks.cyrillic_terms)."""
     english = language == "en"
     metadata = getattr(retriever, "metadata_index", None)
-    shared = words is not None and not english
+    per_chunk = words is not None and not english
     if words is None:
         words = [metadata.without_mentions(query) if metadata is not None else query] if english else []
     terms = content_terms(" ".join(words))
@@ -298,7 +298,7 @@ def candidates_of(
         previous_terms: set[str] = set()
         # Names locate the article, but the sentence that answers may not repeat them ("it",
         # "the company"): shared words (another language) count for every sentence of the chunk.
-        chunk_terms = set(content_terms(node.text)) & set(idf) if shared and idf else None
+        chunk_terms = set(content_terms(node.text)) & set(idf) if per_chunk and idf else None
         for (start, end), vector in zip(spans, vectors):
             vector = np.asarray(vector, dtype="float32")
             sem, prev_sem, previous = float(vector @ q), previous, float(vector @ q)

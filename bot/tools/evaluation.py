@@ -335,10 +335,8 @@ class OurSystem:
     def retrieve(self, question: str) -> Retrieved:
         from llama_index.core.schema import MetadataMode
 
-        from bot.answering.language import detect_language
-
-        # As the answerer retrieves: a Russian or Ukrainian question by its multilingual vectors.
-        hits = self.answerer.search(question, 10, detect_language(question), self.library.retriever)
+        # The answerer's search: a Russian or Ukrainian question by its multilingual vectors.
+        hits = self.answerer.hits(question, top_k=10)
         return Retrieved(
             [h.node.get_content(metadata_mode=MetadataMode.EMBED) for h in hits],
             [h.node.metadata.get("doc") for h in hits],

@@ -9,11 +9,13 @@ from bot.answering.asks import (
     Detail,
     actors,
     asked_detail,
+    asked_details,
     asks_words,
     cyrillic_speakers,
     cyrillic_terms,
     has_detail,
     names_any,
+    not_a_question,
     speakers,
     utters,
 )
@@ -288,10 +290,12 @@ def test_a_move_to_a_place_is_a_place():
     assert has_detail("Delegates travelled to Geneva.", Detail.PLACE, question)
 
 
-def test_a_place_after_a_or_an_is_a_place():
+def test_a_place_after_a_or_an_is_a_place_only_before_a_place_noun():
     question = "which city was the court where he entered his plea?"
     assert asked_detail(question) is Detail.PLACE
     assert has_detail("He appeared in a Seattle federal court on Tuesday.", Detail.PLACE, question)
+    for sentence in ["He said so in a Bloomberg interview.", "At a Senate hearing, he spoke."]:
+        assert not has_detail(sentence, Detail.PLACE, question), sentence
 
 
 def test_a_sum_of_money_needs_a_currency_not_just_a_number():
@@ -310,7 +314,17 @@ def test_a_sum_of_money_needs_a_currency_not_just_a_number():
     # A number that is no sum: "how much money" is not answered by a child's age.
     assert not has_detail("Someone wondered why Gellar's 11-year-old had a credit card.", Detail.MONEY)
     # Amounts that are not money stay numbers.
-    assert asked_detail("how much of the aid is military?") is Detail.NUMBER
+    for question in [
+        "how much of the aid is military?",
+        "how much progress was made in the talks?",
+        "how much time did they spend negotiating?",
+        "how much did the stock price fall?",
+        "скільки отримала Україна танків?",
+        "скільки платформ підтримує гра?",
+        "за сколько дней дошли?",
+    ]:
+        assert asked_detail(question) is Detail.NUMBER, question
+    assert asked_detail("какой процент бюджета уходит на оборону?") is None
     assert asked_detail("what was the final score?") is Detail.NUMBER
     assert asked_detail("скок щас человек работает в компании?") is Detail.NUMBER
 
@@ -341,3 +355,43 @@ def test_a_comparison_asks_two_things():
         "what is hayes gonna make per year",
     ]
     assert question_parts("who won the game vs the giants?") == []  # "vs" naming a side
+    # A question word is a whole word: "Israel" does not start a part with "is".
+    assert question_parts("how many died in the Iran vs Israel war so far?") == []
+    assert question_parts("how did Gaza and Israel fare last week?") == []
+
+
+def test_each_part_asks_its_own_detail_and_one_that_asks_none_leaves_the_others_standing():
+    def details(question):
+        from bot.answering.scoring import question_parts
+
+        return asked_details(question, question_parts(question))
+
+    assert details("who's taking over binance, and how much is it paying to settle?") == {
+        Detail.PERSON,
+        Detail.MONEY,
+    }
+    # "what did the kremlin say" asks for nothing in particular: the number is still asked for
+    # (with None beside it, a sentence without one would pass, as if the question asked nothing).
+    assert details("how long was the call vs what did the kremlin say?") == {Detail.NUMBER}
+    # ...unless the whole question asks for nothing in particular, as this one reads.
+    assert details("what did ushakov call the ceasefire, and who leads the us negotiators?") == {
+        None,
+        Detail.PERSON,
+    }
+    assert details("what did the white house say and what did the kremlin demand?") == {None}
+    assert details("а какая годовая выручка у компании? в долларах скок") == {Detail.MONEY}  # a fragment
+    assert details("а кто купил компанию? и за сколько?") == {Detail.PERSON, Detail.MONEY}
+    assert details("where will they meet?") == {Detail.PLACE}
+
+
+def test_an_opinion_is_asked_in_any_of_the_three_languages_and_chat_spelling():
+    for question in [
+        "do u think the talks will work?",
+        "what do ya think about the deal?",
+        "Як думаєте, чи буде мир?",
+        "как вы думаете, договорятся ли они?",
+        "що ти вважаєш про цю угоду?",
+    ]:
+        assert not_a_question(question), question
+    for question in ["что думают в Кремле о сделке?", "what do officials think of the deal?"]:
+        assert not not_a_question(question), question

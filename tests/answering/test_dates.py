@@ -251,3 +251,20 @@ def test_a_year_a_report_tells_of_is_when_the_event_was_not_a_period_to_refuse(t
     # A year after the newest report is what a report expects, not what it tells.
     ahead = answerer.ask("what did the astros build in 2027?")
     assert ahead.refused and ahead.answer.endswith("none covers 2027.")
+
+
+def test_a_month_is_told_of_by_its_name_beside_its_year():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from bot.answering.dated import _told_later
+
+    def told(period, text):
+        return _told_later(period, [SimpleNamespace(node=SimpleNamespace(text=text))])
+
+    may = (dt.date(2017, 5, 1), dt.date(2017, 5, 31))
+    assert told(may, "In May 2017 the league fined the club.")
+    assert told((dt.date(2017, 9, 1), dt.date(2017, 9, 30)), "They met on Sept. 5, 2017.")
+    assert not told(may, "Prices may rise in 2017.")  # the verb "may" names no month
+    assert not told(may, "In June 2017 they met; on May 3 they left.")  # the month beside another year
+    assert told((dt.date(2017, 1, 1), dt.date(2017, 12, 31)), "fined in 2017")
