@@ -342,6 +342,7 @@ def test_a_russian_or_ukrainian_question_shares_names_latin_words_and_numbers_wi
         "teng",
     ]
     assert cyrillic_terms("за сколько hipgnosis продал 20 тыщ песен?", sentences) == ["hipgnosis", "20"]
+    assert cyrillic_terms("Что сказала Beyoncé про Müller?", []) == ["Beyoncé", "Müller"]  # accents kept
     # "статье" reads "state", but "according to the article" is the question's frame, and a party
     # (США: the US, the United States, Washington) is named by many English words.
     assert cyrillic_terms("Что, согласно статье, сказал Рубио о США?", sentences) == ["rubio"]
