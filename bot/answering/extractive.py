@@ -189,7 +189,7 @@ class ExtractiveAnswerer:
         return cache[query]
 
     def _candidates(self, question, query, language, hits, retriever, vectors) -> list[Candidate]:
-        shared = None if language == "en" else cyrillic_terms(query, (hit.node.text for hit in hits))
+        shared = None if language == "en" else _hit_terms(query, hits)
         candidates = candidates_of(
             query, language, hits, retriever, vectors[0], vectors[1:], self.calibration, shared
         )
@@ -358,5 +358,10 @@ def top_sentences(context: Context, n: int) -> list[Candidate]:
     return sorted(context.candidates, key=lambda c: (-c.probability, c.rank))[:n]
 
 
+def _hit_terms(question: str, hits: list[Hit]) -> list[str]:
+    """The words a Russian or Ukrainian question shares with these hits (asks.cyrillic_terms)."""
+    return cyrillic_terms(question, (hit.node.text for hit in hits))
+
+
 def _shared_words(question: str, hits: list[Hit]) -> str:
-    return " ".join(cyrillic_terms(question, (hit.node.text for hit in hits)))
+    return " ".join(_hit_terms(question, hits))
