@@ -47,7 +47,8 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.MONEY,
         re.compile(
             rf"\bhow much\b(?!\s+(?:{_NOT_MONEY})\b)(?=[^,;?]*\b(?:{_MONEY_VERBS})\b)"
-            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine|valuation|revenue|payout|pay)\b"
+            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine|valuation|value|revenue|payout|pay)\b"
+            r"|\b(?:dollar|euro)\s+(?:value|amount|figure|total)\b|\b(?:how many|in) (?:dollars|euros)\b"
             r"|\b(?:сколько|скок|скока)\s+(?:стоит|стоил\w*|стоят|стоить|денег|заплат\w*|заработ\w*|потрат\w*)"
             r"|\bскільки\s+(?:кошту\w*|грошей|заплат\w*|заробля\w*|заробив\w*|заробил\w*|витрат\w*)"
             r"|\bза (?:сколько|скок|скока|скільки)\b(?!\s+(?:дн|час|год|лет|рок|мин|хвил|недел|тиж|месяц|місяц|секунд))"
@@ -61,7 +62,7 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.NUMBER,
         re.compile(
             rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount|score|total|count"
-            r"|tally|figure|rate|age)\b|\bhow many\b"
+            r"|tally|figure|rate|age)\b|\bhow many\b|\bthe (?:number|count|tally) of\b"
             r"|\bсколько\b|\bскок\b|\bскока\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
             re.I,
         ),
@@ -83,8 +84,14 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.PLACE,
         re.compile(
             r"^\s*where\b|\bwhere (did|was|were|will|is|are|does|do|would)\b"
+            # asked inside another question ("what's the latest on where the talks are held?", "any
+            # idea where …"), not a relative clause ("a platform where players spend money")
+            r"|\b(?:on|about|know|tell me|tell us|say|said|ask|asked|wonder|sure|idea)\s+where\b"
             rf"|\b(which|what){_FILLER}(city|country|town|venue|place|location|capital)\b|\bгде\b|\bде\b"
-            r"|\bкуда\b|\bкуди\b|\bв каком (городе|месте)\b|\bв якому (місті|місці)\b",
+            r"|\bкуда\b|\bкуди\b"
+            # (Ukrainian writes в or у: "у якому місті", "в якій країні")
+            r"|\b(?:какой|какого|каком|какую|какая|якому|якій|яке|яка|який|якого|якої)\s+"
+            r"(?:город\w*|стран\w*|мест[оеа]|місто|місті|міста|місце|місці|країн\w*)\b",
             re.I,
         ),
     ),
@@ -117,6 +124,13 @@ _NUMBER_WORDS = (
     "thousand thousands million millions billion billions dozen dozens half single double"
 ).split()
 _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+# "30-day", "two-hour", "15-kilometre", "11-year-old": a number that measures its unit. It counts
+# what "how many X" asks about only when the unit is that X ("how many days": "a 30-day pause").
+_MEASURE = re.compile(
+    r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")-(?P<unit>(?!thirds?\b|quarters?\b|fold\b)[a-z]+)\b",
+    re.I,
+)
+_HOW_MANY = re.compile(r"\b(?:how many|(?:number|count|tally) of)\s+(?P<what>\w+(?:\s+\w+){0,2})", re.I)
 _MONEY = re.compile(
     r"[$€£¥₽₴]|\b(?:dollars?|euros?|pounds?|sterling|rubles?|roubles?|hryvnias?|yuan|yen|francs?|USD|EUR|GBP)\b",
     re.I,
@@ -486,6 +500,12 @@ def has_detail(
     if detail is Detail.TIME:
         return bool(_DATE.search(sentence) or _TIME.search(sentence))
     if detail is Detail.NUMBER:
+        many = _HOW_MANY.search(question)
+        if many:  # "how many power plants" is not counted by "a 30-day pause"
+            asked_units = {w.lower().rstrip("s") for w in many.group("what").split()}
+            sentence = _MEASURE.sub(
+                lambda m: m.group(0) if m.group("unit").lower().rstrip("s") in asked_units else " ", sentence
+            )
         return bool(_NUMBER.search(sentence))
     if detail is Detail.MONEY:
         return bool(_MONEY.search(sentence))

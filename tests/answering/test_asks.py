@@ -298,6 +298,65 @@ def test_a_place_after_a_or_an_is_a_place_only_before_a_place_noun():
         assert not has_detail(sentence, Detail.PLACE, question), sentence
 
 
+def test_which_city_or_country_in_russian_or_ukrainian_asks_for_a_place():
+    for question in [
+        "У якому місті перебував Путін під час розмови з Трампом?",  # у, not only в
+        "в якій країні пройде наступний раунд?",
+        "В какой стране прошли переговоры?",
+        "какой город примет следующий раунд?",
+        "яке місто приймає переговори?",
+    ]:
+        assert asked_detail(question) is Detail.PLACE, question
+    assert asked_detail("какое место заняла команда?") is not Detail.PLACE  # a ranking, not a place
+
+
+def test_how_many_things_is_not_counted_by_a_measure_of_something_else():
+    question = "how many power plants r actually covered by the energy pause?"
+    assert asked_detail(question) is Detail.NUMBER
+    assert not has_detail(
+        "Putin accepted a 30-day pause in energy infrastructure attacks.", Detail.NUMBER, question
+    )
+    assert not has_detail("After a two-hour call, his 11-year-old son spoke.", Detail.NUMBER, question)
+    assert has_detail("The pause covers 12 power plants and lasts 30 days.", Detail.NUMBER, question)
+    assert has_detail("Twelve plants and a 30-day pause.", Detail.NUMBER, question)
+    # The measure answers when it is what is counted, and any other "how" question.
+    assert has_detail("Putin accepted a 30-day pause.", Detail.NUMBER, "how many days does the pause last?")
+    assert has_detail("Putin accepted a 30-day pause.", Detail.NUMBER, "how long is the pause?")
+
+
+def test_where_asked_inside_another_question_asks_for_a_place_and_a_relative_where_does_not():
+    for question in [
+        "what's the latest on where the corridor talks are happening these days?",
+        "any idea where they meet next?",
+        "Where will the talks begin?",
+    ]:
+        assert asked_detail(question) is Detail.PLACE, question
+    for question in [
+        "What is the platform criticized for its parental controls and where players can spend money?",
+        "Did the article describe a situation where the coach chose an aggressive strategy?",
+    ]:
+        assert asked_detail(question) is not Detail.PLACE, question
+
+
+def test_the_number_of_things_asks_for_a_count_of_them():
+    question = "How did the number of inspection vessels working the corridor change over time?"
+    assert asked_detail(question) is Detail.NUMBER
+    assert has_detail("The inspection fleet will grow to eight vessels.", Detail.NUMBER, question)
+    assert not has_detail("Talks ran for a two-hour session.", Detail.NUMBER, question)
+    assert not has_detail("Kyiv wants neutral inspection vessels checking cargo.", Detail.NUMBER, question)
+
+
+def test_a_dollar_value_asks_for_money_and_a_dollar_in_a_description_does_not():
+    question = "What's the total dollar value of the cargo shipped through the corridor so far?"
+    assert asked_detail(question) is Detail.MONEY
+    assert not has_detail("The corridor has cleared 264 ships in total.", Detail.MONEY, question)
+    assert asked_detail("how many dollars did the fund raise?") is Detail.MONEY
+    assert (
+        asked_detail("Which exchange withdrew a multi-billion dollar equivalent in assets from FTX?")
+        is not Detail.MONEY
+    )
+
+
 def test_a_sum_of_money_needs_a_currency_not_just_a_number():
     for question in [
         "how much money did her son spend on the game?",
