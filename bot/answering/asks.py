@@ -47,8 +47,10 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.MONEY,
         re.compile(
             rf"\bhow much\b(?!\s+(?:{_NOT_MONEY})\b)(?=[^,;?]*\b(?:{_MONEY_VERBS})\b)"
-            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine|valuation|value|revenue|payout|pay)\b"
-            r"|\b(?:dollar|euro)\s+(?:value|amount|figure|total)\b|\b(?:how many|in) (?:dollars|euros)\b"
+            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:price|cost|salary|budget|fee|fine|valuation|revenue|payout|pay)\b"
+            # ("the strategic value of Bakhmut" is no sum)
+            r"|\b(?:dollar|euro|market|cash|face|net|estimated)\s+(?:value|amount|figure|total)\b"
+            r"|\bhow many (?:dollars|euros)\b"
             r"|\b(?:сколько|скок|скока)\s+(?:стоит|стоил\w*|стоят|стоить|денег|заплат\w*|заработ\w*|потрат\w*)"
             r"|\bскільки\s+(?:кошту\w*|грошей|заплат\w*|заробля\w*|заробив\w*|заробил\w*|витрат\w*)"
             r"|\bза (?:сколько|скок|скока|скільки)\b(?!\s+(?:дн|час|год|лет|рок|мин|хвил|недел|тиж|месяц|місяц|секунд))"
@@ -62,7 +64,9 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.NUMBER,
         re.compile(
             rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount|score|total|count"
-            r"|tally|figure|rate|age)\b|\bhow many\b|\bthe (?:number|count|tally) of\b"
+            r"|tally|figure|rate|age)\b|\bhow many\b"
+            # ("how did the number of X change", not "why did the number of ships drop?")
+            r"|^(?!\s*(?:who|whom|when|where|why|did|does|do|has|have|is|are|was|were)\b).*?\bthe (?:number|count|tally) of\b"
             r"|\bсколько\b|\bскок\b|\bскока\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b",
             re.I,
         ),
@@ -86,12 +90,13 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
             r"^\s*where\b|\bwhere (did|was|were|will|is|are|does|do|would)\b"
             # asked inside another question ("what's the latest on where the talks are held?", "any
             # idea where …"), not a relative clause ("a platform where players spend money")
-            r"|\b(?:on|about|know|tell me|tell us|say|said|ask|asked|wonder|sure|idea)\s+where\b"
+            r"|^(?!\s*(?:who|whom)\b).*?\b(?:on|about|know|tell me|tell us|say|said|ask|asked|wonder|idea)\s+where\b"
+            r"(?!\s+(?:to|this|that|it|things|we|i)\b)"
             rf"|\b(which|what){_FILLER}(city|country|town|venue|place|location|capital)\b|\bгде\b|\bде\b"
             r"|\bкуда\b|\bкуди\b"
-            # (Ukrainian writes в or у: "у якому місті", "в якій країні")
-            r"|\b(?:какой|какого|каком|какую|какая|якому|якій|яке|яка|який|якого|якої)\s+"
-            r"(?:город\w*|стран\w*|мест[оеа]|місто|місті|міста|місце|місці|країн\w*)\b",
+            # (Ukrainian writes в or у: "у якому місті", "в якій країні"; "на каком месте" is a rank)
+            r"|(?:^|\b[ву]\s+)(?:какой|какого|каком|какую|якому|якій|яке|який|якого|якої)\s+"
+            r"(?:город[аеу]?|стран(?:а|ы|е|у|ой)|месте|місто|місті|міста|місці|країн[аиіу])\b",
             re.I,
         ),
     ),
@@ -124,13 +129,15 @@ _NUMBER_WORDS = (
     "thousand thousands million millions billion billions dozen dozens half single double"
 ).split()
 _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-# "30-day", "two-hour", "15-kilometre", "11-year-old": a number that measures its unit. It counts
-# what "how many X" asks about only when the unit is that X ("how many days": "a 30-day pause").
+# "30-day", "two-hour", "15-kilometre", "11-year-old": a number that measures time, distance or
+# age. It counts what "how many X" asks about only when X is that unit ("how many days": "a 30-day
+# pause"), not "how many power plants" ("Twenty-three people", "a 12-person delegation" count).
+_UNITS = "second minute hour day night week month year decade kilometre kilometer km mile metre meter"
 _MEASURE = re.compile(
-    r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")-(?P<unit>(?!thirds?\b|quarters?\b|fold\b)[a-z]+)\b",
-    re.I,
+    r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")-(?P<unit>" + "|".join(_UNITS.split()) + r")s?\b", re.I
 )
 _HOW_MANY = re.compile(r"\b(?:how many|(?:number|count|tally) of)\s+(?P<what>\w+(?:\s+\w+){0,2})", re.I)
+_HOW_LONG = re.compile(r"\bhow (?:long|old|far)\b", re.I)  # (another part may ask for the measure)
 _MONEY = re.compile(
     r"[$€£¥₽₴]|\b(?:dollars?|euros?|pounds?|sterling|rubles?|roubles?|hryvnias?|yuan|yen|francs?|USD|EUR|GBP)\b",
     re.I,
@@ -151,8 +158,11 @@ _PLACED = re.compile(
 )
 
 
-# "Where does Russia stand on …", "where is this heading": a position, not a place.
-_STANDING = re.compile(r"\bwhere\b.*\b(?:stand|stands|standing|heading|headed)\b", re.I)
+# "Where does Russia stand on …", "where is this heading", "where this leaves Kyiv": a position,
+# not a place.
+_STANDING = re.compile(
+    r"\bwhere\b.*\b(?:stand|stands|standing|heading|headed|leaves|go from here|going from here)\b", re.I
+)
 
 
 def asked_detail(question: str) -> Detail | None:
@@ -501,10 +511,10 @@ def has_detail(
         return bool(_DATE.search(sentence) or _TIME.search(sentence))
     if detail is Detail.NUMBER:
         many = _HOW_MANY.search(question)
-        if many:  # "how many power plants" is not counted by "a 30-day pause"
-            asked_units = {w.lower().rstrip("s") for w in many.group("what").split()}
+        if many and not _HOW_LONG.search(question):  # "how many power plants": not "a 30-day pause"
+            asked_units = {w.lower().removesuffix("s") for w in many.group("what").split()}
             sentence = _MEASURE.sub(
-                lambda m: m.group(0) if m.group("unit").lower().rstrip("s") in asked_units else " ", sentence
+                lambda m: m.group(0) if m.group("unit").lower() in asked_units else " ", sentence
             )
         return bool(_NUMBER.search(sentence))
     if detail is Detail.MONEY:
