@@ -497,6 +497,43 @@ def names_any(sentence: str, keys: frozenset[str]) -> bool:
     return any(name_key(w) in keys for w in sentence_words(sentence))
 
 
+# "Who heads Kyiv's team?", "who speaks for Ukraine now?", «хто очолює українську делегацію?»:
+# the person leading or speaking for one side of the war. The answer puts that side beside a word
+# of leading ("The Ukrainian side is led by …", "Marta Lysenko, Ukraine's lead negotiator"); a
+# name elsewhere — the mediator, the other side's negotiator — answers a different question.
+_SIDES = {
+    "ukraine": r"ukrain\w*|kyiv\w*|kiev\w*|україн\w*|украин\w*|київ\w*|киев\w*",
+    "russia": r"russia\w*|moscow\w*|kremlin\w*|росі\w*|росси\w*|москв\w*|кремл\w*",
+}
+_LEADS_ASKED = re.compile(
+    r"\b(?:lead|leads|led|leading|head|heads|headed|heading|in charge|chief|represent\w*|speaks? for|speaking for"
+    r"|negotiator|negotiators|очолю\w*|возглав\w*|керу\w*|руковод\w*|представля\w*|говорит от|говорить від)\b",
+    re.I,
+)
+_LEADS = re.compile(
+    r"^(?:led|leads|lead|leading|headed|heads|head|chief|negotiator|negotiators|represented|represents"
+    r"|representative|envoy|delegation)$",
+    re.I,
+)
+_SIDE_WINDOW = 4  # words between the side and the word of leading ("Kyiv's technical team is headed")
+
+
+def asked_side(question: str) -> str | None:
+    """The side of the war whose leader or spokesperson a "who" question asks for, if it does."""
+    if not _LEADS_ASKED.search(question):
+        return None
+    named = [side for side, words in _SIDES.items() if re.search(rf"\b(?:{words})", question, re.I)]
+    return named[0] if len(named) == 1 else None
+
+
+def leads_side(sentence: str, side: str) -> bool:
+    """Whether ``sentence`` puts ``side`` beside a word of leading or speaking for it."""
+    words = sentence_words(sentence)
+    sides = [i for i, w in enumerate(words) if re.fullmatch(rf"(?:{_SIDES[side]})(?:['’]s)?", w, re.I)]
+    leads = [i for i, w in enumerate(words) if _LEADS.match(w)]
+    return any(abs(i - j) <= _SIDE_WINDOW for i in sides for j in leads)
+
+
 def has_detail(
     sentence: str, detail: Detail | None, question: str = "", known_actors: frozenset[str] = frozenset()
 ) -> bool:

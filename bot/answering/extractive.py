@@ -29,10 +29,12 @@ from bot.answering.asks import (
     Detail,
     actors,
     asked_details,
+    asked_side,
     asks_words,
     cyrillic_speakers,
     cyrillic_terms,
     has_detail,
+    leads_side,
     names_any,
     not_a_question,
     speakers,
@@ -197,6 +199,7 @@ class ExtractiveAnswerer:
         # much are they paying?"): a sentence with any of them may answer its part.
         details = asked_details(question, question_parts(question))
         names = actors(c.text for c in candidates) if Detail.PERSON in details else frozenset()
+        side = asked_side(question) if Detail.PERSON in details else None  # "who heads Kyiv's team?"
         # Whoever the question asks the words of, outlets aside ("what did The Verge say" asks
         # what its article says).
         metadata = getattr(retriever, "metadata_index", None)
@@ -217,6 +220,7 @@ class ExtractiveAnswerer:
                 any(has_detail(cand.text, detail, question, names) for detail in details)
                 and (not who or names_any(cand.text, who))
                 and (not words or utters(cand.text))
+                and (side is None or leads_side(cand.text, side))
             )
         return candidates
 

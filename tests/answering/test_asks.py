@@ -10,10 +10,12 @@ from bot.answering.asks import (
     actors,
     asked_detail,
     asked_details,
+    asked_side,
     asks_words,
     cyrillic_speakers,
     cyrillic_terms,
     has_detail,
+    leads_side,
     names_any,
     not_a_question,
     speakers,
@@ -485,3 +487,35 @@ def test_an_opinion_is_asked_in_any_of_the_three_languages_and_chat_spelling():
         assert not_a_question(question), question
     for question in ["что думают в Кремле о сделке?", "what do officials think of the deal?"]:
         assert not not_a_question(question), question
+
+
+def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_beside_its_leader():
+    for question, side in [
+        ("Who was in charge of Kyiv's team when the talks opened?", "ukraine"),
+        ("хто зараз очолює українську делегацію на переговорах?", "ukraine"),
+        ("кто возглавляет российскую делегацию?", "russia"),
+        ("who speaks for Ukraine at the table today?", "ukraine"),
+        ("who represented moscow at the february talks?", "russia"),
+    ]:
+        assert asked_side(question) == side, question
+    for question in [
+        "who leads the us negotiators",  # not a side of the war
+        "who mediates the talks now?",  # no word of leading
+        "who leads the talks between Kyiv and Moscow?",  # both sides
+    ]:
+        assert asked_side(question) is None, question
+    for sentence in [
+        "The Ukrainian side is led by Oleh Marchuk, a deputy infrastructure minister.",
+        "Kyiv's technical team is headed by Deputy Energy Minister Andriy Kovalenko.",
+        "Marta Lysenko, Ukraine's lead negotiator, said the zone moves the guns back.",
+        "Andriy Kovalenko, who leads the Ukrainian team, called it a first step.",
+    ]:
+        assert leads_side(sentence, "ukraine"), sentence
+    for sentence in [
+        "Moscow is represented by Pavel Ignatov, an adviser.",  # the other side
+        'Ignatov rejected the idea as "a map drawn in Kyiv".',  # the side, but no one leading it
+        # the side and a leader, far apart: the mediator leads no side
+        "VALLETTA (Harbourline News) - Russian and Ukrainian delegations began talks in Valletta on "
+        "Tuesday on a corridor across the Black Sea, with diplomat Clara Farrugia acting as chief mediator.",
+    ]:
+        assert not leads_side(sentence, "ukraine"), sentence

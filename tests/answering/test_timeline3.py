@@ -1,0 +1,41 @@
+"""Who leads a side of the war, over tests/data/timeline3 (a fictional Black Sea corridor track,
+written blind to the code): the answer is the sentence that puts the side beside its leader, never
+the mediator's or the other side's."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.answering.factory import build_answerer
+from bot.settings import Settings
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "timeline3" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def answerer(tmp_path_factory, embed_model):
+    settings = Settings(
+        _env_file=None,
+        corpus_dir=CORPUS,
+        data_dir=tmp_path_factory.mktemp("timeline3-data"),
+        today="2025-12-01",
+    )
+    answerer = build_answerer(settings, embed_model)
+    answerer.library.warm()
+    return answerer
+
+
+def test_who_heads_the_ukrainian_delegation_now_in_ukrainian_names_kyivs_lead_negotiator(answerer):
+    answer = answerer.ask("хто зараз очолює українську делегацію на переговорах щодо коридору?")
+    assert not answer.refused
+    first = answer.citations[0]
+    assert first.doc.startswith("08_")  # the newest report
+    assert "Kyiv's lead negotiator Iryna Savchuk" in first.quote
+    assert not any("Andreadis" in c.quote for c in answer.citations)  # the mediator
+
+
+def test_who_was_in_charge_of_kyivs_team_is_never_answered_with_the_mediator(answerer):
+    answer = answerer.ask("Who was in charge of Kyiv's team when the shipping talks opened in January 2025?")
+    # Refused, or answered with the Ukrainian lead; before, it cited the mediator Farrugia.
+    assert answer.refused or "Marchuk" in answer.citations[0].quote
+    assert not any("Farrugia" in c.quote for c in answer.citations)
