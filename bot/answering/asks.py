@@ -501,10 +501,6 @@ def names_any(sentence: str, keys: frozenset[str]) -> bool:
 # the person leading or speaking for one side of the war. The answer puts that side beside a word
 # of leading ("The Ukrainian side is led by …", "Marta Lysenko, Ukraine's lead negotiator"); a
 # name elsewhere — the mediator, the other side's negotiator — answers a different question.
-_SIDES = {
-    "ukraine": r"ukrain\w*|kyiv\w*|kiev\w*|україн\w*|украин\w*|київ\w*|киев\w*",
-    "russia": r"russia\w*|moscow\w*|kremlin\w*|росі\w*|росси\w*|москв\w*|кремл\w*",
-}
 _LEADS_ASKED = re.compile(
     r"\b(?:lead|leads|led|leading|head|heads|headed|heading|in charge|chief|represent\w*|speaks? for|speaking for"
     r"|negotiator|negotiators|очолю\w*|возглав\w*|керу\w*|руковод\w*|представля\w*|говорит от|говорить від)\b",
@@ -515,21 +511,30 @@ _LEADS = re.compile(
     r"|representative|envoy|delegation)$",
     re.I,
 )
+_WAR_SIDES = (0, 1)  # Russia and Ukraine, in _SAME_PARTY
 _SIDE_WINDOW = 4  # words between the side and the word of leading ("Kyiv's technical team is headed")
 
 
-def asked_side(question: str) -> str | None:
-    """The side of the war whose leader or spokesperson a "who" question asks for, if it does."""
+def _party_of(word: str) -> int | None:
+    """The index in _SAME_PARTY of the party a word names, in English ("Kyiv's") or Cyrillic."""
+    low = re.sub(r"['’]s$", "", word.lower())
+    english = next((i for i, party in enumerate(_SAME_PARTY) if low in party), None)
+    return english if english is not None else _cyrillic_party(low)
+
+
+def asked_side(question: str) -> int | None:
+    """The side of the war (its index in _SAME_PARTY) whose leader or spokesperson a question asks
+    for, if it asks that of exactly one."""
     if not _LEADS_ASKED.search(question):
         return None
-    named = [side for side, words in _SIDES.items() if re.search(rf"\b(?:{words})", question, re.I)]
-    return named[0] if len(named) == 1 else None
+    named = {party for word in re.findall(r"[\w’']+", question) if (party := _party_of(word)) in _WAR_SIDES}
+    return named.pop() if len(named) == 1 else None
 
 
-def leads_side(sentence: str, side: str) -> bool:
+def leads_side(sentence: str, side: int) -> bool:
     """Whether ``sentence`` puts ``side`` beside a word of leading or speaking for it."""
     words = sentence_words(sentence)
-    sides = [i for i, w in enumerate(words) if re.fullmatch(rf"(?:{_SIDES[side]})(?:['’]s)?", w, re.I)]
+    sides = [i for i, w in enumerate(words) if _party_of(w) == side]
     leads = [i for i, w in enumerate(words) if _LEADS.match(w)]
     return any(abs(i - j) <= _SIDE_WINDOW for i in sides for j in leads)
 

@@ -490,12 +490,14 @@ def test_an_opinion_is_asked_in_any_of_the_three_languages_and_chat_spelling():
 
 
 def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_beside_its_leader():
+    ukraine, russia = asked_side("who leads Ukraine's team?"), asked_side("who leads Russia's team?")
+    assert ukraine is not None and russia is not None and ukraine != russia
     for question, side in [
-        ("Who was in charge of Kyiv's team when the talks opened?", "ukraine"),
-        ("хто зараз очолює українську делегацію на переговорах?", "ukraine"),
-        ("кто возглавляет российскую делегацию?", "russia"),
-        ("who speaks for Ukraine at the table today?", "ukraine"),
-        ("who represented moscow at the february talks?", "russia"),
+        ("Who was in charge of Kyiv's team when the talks opened?", ukraine),
+        ("хто зараз очолює українську делегацію на переговорах?", ukraine),
+        ("кто возглавляет российскую делегацию?", russia),
+        ("who speaks for Ukraine at the table today?", ukraine),
+        ("who represented moscow at the february talks?", russia),
     ]:
         assert asked_side(question) == side, question
     for question in [
@@ -510,7 +512,8 @@ def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_besi
         "Marta Lysenko, Ukraine's lead negotiator, said the zone moves the guns back.",
         "Andriy Kovalenko, who leads the Ukrainian team, called it a first step.",
     ]:
-        assert leads_side(sentence, "ukraine"), sentence
+        assert leads_side(sentence, ukraine), sentence
+    assert leads_side("Moscow is represented by Pavel Ignatov, an adviser.", russia)
     for sentence in [
         "Moscow is represented by Pavel Ignatov, an adviser.",  # the other side
         'Ignatov rejected the idea as "a map drawn in Kyiv".',  # the side, but no one leading it
@@ -518,4 +521,4 @@ def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_besi
         "VALLETTA (Harbourline News) - Russian and Ukrainian delegations began talks in Valletta on "
         "Tuesday on a corridor across the Black Sea, with diplomat Clara Farrugia acting as chief mediator.",
     ]:
-        assert not leads_side(sentence, "ukraine"), sentence
+        assert not leads_side(sentence, ukraine), sentence
