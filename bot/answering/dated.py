@@ -305,9 +305,10 @@ def arrange(
         if not covered and when.soft_period:  # "this year": a hint only
             when = dataclasses.replace(when, period=None, recency=not when.change_over_time)
         elif not covered:
-            hits = search(query, k)
-            if end < last and _told_later(when.period, hits):  # "fined in 2017", as a report of 2023 tells it
-                return Timed(query, hits[: config.chunks_considered], When(), language=language)
+            if end < last:  # a period before the newest report may be when an event it tells of was
+                hits = search(query, k)
+                if _told_later(when.period, hits):  # "fined in 2017", as a report of 2023 tells it
+                    return Timed(query, hits[: config.chunks_considered], When(), language=language)
             message = _text(language, "range", first=first, last=last, what=when.period_label)
             return Timed(query, [], when, _refusal(question, message), language=language)
     if when.before and first >= when.before:
