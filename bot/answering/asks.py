@@ -517,7 +517,7 @@ _SIDE_WINDOW = 4  # words between the side and the word of leading ("Kyiv's tech
 
 def _party_of(word: str) -> int | None:
     """The index in _SAME_PARTY of the party a word names, in English ("Kyiv's") or Cyrillic."""
-    low = re.sub(r"['’]s$", "", word.lower())
+    low = name_key(word)
     english = next((i for i, party in enumerate(_SAME_PARTY) if low in party), None)
     return english if english is not None else _cyrillic_party(low)
 
