@@ -22,7 +22,7 @@ _SCRIPT_NAMES = {
 }
 _FOREIGN_FUNCTION_WORDS = frozenset(
     "que qué quién cuál dónde cómo el los las der die das und ist wer wie was wo est le les qui quoi où comment une "
-    "des il chi cosa dove".split()
+    "des il chi cosa dove hat haben dem nicht sind ce qu du sont ont del por para ha han".split()
 )
 _ENGLISH_WORDS = frozenset(
     "the a an of to in on and is are was were did do does what who whom which where when why how will would can "
@@ -73,10 +73,10 @@ def clean_question(raw: str, max_chars: int = DEFAULT_MAX_QUESTION_CHARS) -> str
             "Russian or Ukrainian (the articles are English; quotes stay in English)."
         )
     words = re.findall(r"[^\W\d_]+", text.lower())
-    if (
-        len(words) >= 3
-        and not _ENGLISH_WORDS.intersection(words)
-        and _FOREIGN_FUNCTION_WORDS.intersection(words)
+    # More of another language's function words than of English's: some are spelled alike
+    # ("Qu'est-ce que Poutine a accepté?" has an "a", "Was hat Putin akzeptiert?" a "was").
+    if len(words) >= 3 and len(_FOREIGN_FUNCTION_WORDS.intersection(words)) > len(
+        _ENGLISH_WORDS.intersection(words)
     ):
         raise QuestionError(
             "The question does not look like English, Russian or Ukrainian; I can answer questions in "

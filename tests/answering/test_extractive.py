@@ -121,11 +121,23 @@ def test_follow_up_borrows_the_previous_question(seed_answerer):
             "Greek script; I can answer questions in English, Russian or Ukrainian",
         ),
         ("¿Qué aceptó Putin en la llamada?", "does not look like English, Russian or Ukrainian"),
+        # with a function word English spells alike ("a", "was")
+        ("Qu’est-ce que Poutine a accepté ?", "does not look like English, Russian or Ukrainian"),
+        ("Was hat Putin akzeptiert?", "does not look like English, Russian or Ukrainian"),
     ],
 )
 def test_bad_questions_get_a_specific_message(raw, message):
     with pytest.raises(QuestionError, match=re.escape(message)):
         clean_question(raw)
+
+
+def test_english_with_a_foreign_name_or_a_word_spelled_alike_is_english():
+    for question in [
+        "What did Le Monde and Die Zeit say?",
+        "ha, what did putin accept?",
+        "was it a call or a meeting?",
+    ]:
+        assert clean_question(question) == question
 
 
 def test_zero_width_characters_are_dropped_not_fatal():
