@@ -158,6 +158,54 @@ _PLACED = re.compile(
 )
 
 
+# What "the number of inspection vessels" counts, and a number that counts it: "three inspection
+# vessels", "Six international inspectors" — not "112 ships" beside them, nor "one of the vessels".
+_COUNTED_SKIP = frozenset(
+    "the a an of at in on for to from by with through across into per and or over time changed change "
+    "grown grew".split()
+)
+_COUNT = re.compile(
+    r"\b(?P<n>\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")(?!\s+of\b)(?P<after>(?:\W+[\w'’-]+){1,3})", re.I
+)
+
+
+_WORDS = re.compile(r"[\w'’-]+")
+
+
+def _stem(word: str) -> str:
+    return word.lower().removesuffix("s")[:5]
+
+
+def counted(question: str) -> frozenset[str]:
+    """The word stems of what "how many X" / "the number of X" counts (empty: it counts nothing)."""
+    many = _HOW_MANY.search(question)
+    if not many:
+        return frozenset()
+    return frozenset(_stem(w) for w in many.group("what").split() if w.lower() not in _COUNTED_SKIP)
+
+
+# ... or brought to one after it: "the number of international inspectors at the site is being
+# raised to 20".
+_COUNT_AFTER = re.compile(
+    r"(?P<what>[\w'’-]+)(?:\W+[\w'’-]+){0,6}?\W+(?:to|at|reach\w*)\s+(?:\d[\d.,]*|"
+    + "|".join(_NUMBER_WORDS)
+    + r")\b",
+    re.I,
+)
+
+
+def counts(sentence: str, stems: frozenset[str]) -> bool:
+    """Whether a number in ``sentence`` counts what ``stems`` name: followed by it within three
+    words, or it brought "to" the number within seven words."""
+    return any(
+        _stem(w) in stems for m in _COUNT.finditer(sentence) for w in _WORDS.findall(m.group("after"))
+    ) or any(
+        _stem(m.group("what")) in stems
+        for start in (w.start() for w in _WORDS.finditer(sentence))
+        if (m := _COUNT_AFTER.match(sentence, start)) is not None
+    )
+
+
 # "Where does Russia stand on …", "where is this heading", "where this leaves Kyiv": a position,
 # not a place.
 _STANDING = re.compile(

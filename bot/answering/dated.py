@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.answering.about import DATELINE, opening_node
+from bot.answering.asks import counted, counts
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
@@ -436,6 +437,19 @@ def _timeline(
         for a in articles
         if a.day is not None and a.quality >= CHANGE_MARGIN * best and _answers(answerer, a.support, True)
     ][:MAX_TIMELINE]
+    lines_of = {a.doc: _sentences(a.support)[0] for a in chosen}
+    # "How did the number of inspection vessels change?": a report's line counts them ("three
+    # inspection vessels"), not the ships cleared beside them; a report that counts none has no line.
+    if stems := counted(question):
+        floor = answerer.calibration.llm_threshold
+        counting = {
+            a.doc: max(own, key=lambda c: c.probability)
+            for a in chosen
+            if (own := [c for c in a.support.candidates if c.probability >= floor and counts(c.text, stems)])
+        }
+        if len({a.day for a in chosen if a.doc in counting}) >= 2:
+            chosen = [a for a in chosen if a.doc in counting]
+            lines_of = counting
     by_day: dict[dt.date, _Article] = {}
     for article in chosen:  # best first: one line per date
         by_day.setdefault(article.day, article)
@@ -444,7 +458,7 @@ def _timeline(
     lines = [_text(language, "timeline")]
     citations = []
     for day in sorted(by_day):
-        cand = _sentences(by_day[day].support)[0]
+        cand = lines_of[by_day[day].doc]
         citation = _citation(len(citations) + 1, cand)
         citations.append(citation)
         lines.append(f"- {day.isoformat()}: {with_markers(citation.quote, [citation.n])}")

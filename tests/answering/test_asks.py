@@ -12,6 +12,8 @@ from bot.answering.asks import (
     asked_details,
     asked_side,
     asks_words,
+    counted,
+    counts,
     cyrillic_speakers,
     cyrillic_terms,
     has_detail,
@@ -522,3 +524,27 @@ def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_besi
         "Tuesday on a corridor across the Black Sea, with diplomat Clara Farrugia acting as chief mediator.",
     ]:
         assert not leads_side(sentence, ukraine), sentence
+
+
+def test_a_number_counts_what_the_question_counts_before_it_or_brought_to_it():
+    stems = counted("How did the number of inspection vessels working the corridor change over time?")
+    for sentence in [
+        "policed by three inspection vessels with mixed crews",
+        "an agreement to add two more inspection vessels, bringing the total to five",
+        "The inspection fleet will grow to eight vessels.",
+        "The number of inspection vessels at the anchorage is being raised to 12.",
+    ]:
+        assert counts(sentence, stems), sentence
+    for sentence in [
+        "By Monday, 112 ships had been cleared through the corridor.",  # a count of something else
+        "A drone struck one of the inspection vessels at anchor.",  # one of them, not their number
+        "Inspections at sea have taken between two and four hours per ship.",
+        "The inspection vessels sailed at dawn.",  # no number
+    ]:
+        assert not counts(sentence, stems), sentence
+    # What is counted, without the words about time or change.
+    assert counted("how has the count of ships cleared through the corridor grown over time?") == {
+        "ship",
+        "clear",
+    }
+    assert counted("How did the venue change over time?") == frozenset()

@@ -1,6 +1,6 @@
-"""Who leads a side of the war, over tests/data/timeline3 (a fictional Black Sea corridor track,
-written blind to the code): the answer is the sentence that puts the side beside its leader, never
-the mediator's or the other side's."""
+"""Over tests/data/timeline3 (a fictional Black Sea corridor track, written blind to the code): who
+leads a side of the war is the sentence that puts the side beside its leader, never the mediator's
+or the other side's; how a count changed is one line per report that counts that thing."""
 
 from pathlib import Path
 
@@ -39,3 +39,17 @@ def test_who_was_in_charge_of_kyivs_team_is_never_answered_with_the_mediator(ans
     # Refused, or answered with the Ukrainian lead; before, it cited the mediator Farrugia.
     assert answer.refused or "Marchuk" in answer.citations[0].quote
     assert not any("Farrugia" in c.quote for c in answer.citations)
+
+
+def test_how_the_number_of_inspection_vessels_changed_counts_vessels_not_ships_cleared(answerer):
+    answer = answerer.ask("How did the number of inspection vessels working the corridor change over time?")
+    assert not answer.refused
+    lines = {c.doc[:2]: c.quote for c in answer.citations}
+    # Three, five, eight: each report's line counts the vessels.
+    assert "three inspection vessels" in lines["02"]
+    assert "bringing the total to five" in lines["04"]
+    assert "eight vessels" in lines["07"]
+    # Before, Athens' line was "By Monday, 112 ships had been cleared …", and reports that count
+    # no vessels (a drone struck "one of the inspection vessels") had lines too.
+    assert not any("112 ships" in quote for quote in lines.values())
+    assert set(lines) == {"02", "04", "07"}
