@@ -206,6 +206,26 @@ def counts(sentence: str, stems: frozenset[str]) -> bool:
     )
 
 
+# What a change-over-time question follows ("how did the fee per ship change?"), by the first
+# noun of a kind of value it names: each report's line must give such a value.
+_FOLLOWED = [
+    (
+        Detail.MONEY,
+        r"price|prices|cost|costs|fee|fees|salary|budget|fine|fines|tariff|tariffs|payment|payments",
+    ),
+    (Detail.NUMBER, r"number|count|tally|total|amount|percentage|share|figure|figures"),
+    (Detail.PLACE, r"venue|venues|city|cities|host|location|locations|country|capital"),
+    (Detail.PERSON, r"mediator|mediators|negotiator|negotiators|leader|chair|envoy|spokesman|spokesperson"),
+]
+_FOLLOWED_RE = re.compile("|".join(rf"\b(?P<{d.name}>{words})\b" for d, words in _FOLLOWED), re.I)
+
+
+def followed(question: str) -> Detail | None:
+    """The kind of value a change-over-time question follows (None: it names none)."""
+    match = _FOLLOWED_RE.search(question)
+    return Detail[match.lastgroup] if match else None
+
+
 # "Where does Russia stand on …", "where is this heading", "where this leaves Kyiv": a position,
 # not a place.
 _STANDING = re.compile(

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.answering.about import DATELINE, opening_node
-from bot.answering.asks import counted, counts
+from bot.answering.asks import Detail, actors, counted, counts, followed, has_detail
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
@@ -344,6 +344,9 @@ def arrange(
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
     if when.recency:
         articles = _articles(answerer, question, terms, hits, retriever, language)
+        if stems := counted(question):  # "how many inspection vessels now?": a report counting them
+            counting = [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))]
+            articles = counting or articles
         ranked = _newest(answerer, articles, today)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
@@ -438,18 +441,11 @@ def _timeline(
         if a.day is not None and a.quality >= CHANGE_MARGIN * best and _answers(answerer, a.support, True)
     ][:MAX_TIMELINE]
     lines_of = {a.doc: _sentences(a.support)[0] for a in chosen}
-    # "How did the number of inspection vessels change?": a report's line counts them ("three
-    # inspection vessels"), not the ships cleared beside them; a report that counts none has no line.
-    if stems := counted(question):
-        floor = answerer.calibration.llm_threshold
-        counting = {
-            a.doc: max(own, key=lambda c: c.probability)
-            for a in chosen
-            if (own := [c for c in a.support.candidates if c.probability >= floor and counts(c.text, stems)])
-        }
-        if len({a.day for a in chosen if a.doc in counting}) >= 2:
-            chosen = [a for a in chosen if a.doc in counting]
-            lines_of = counting
+    # Each line gives the value followed; a report that gives none has no line (once two do).
+    valued = _valued_lines(answerer, question, chosen)
+    if len({a.day for a in chosen if a.doc in valued}) >= 2:
+        chosen = [a for a in chosen if a.doc in valued]
+        lines_of = valued
     by_day: dict[dt.date, _Article] = {}
     for article in chosen:  # best first: one line per date
         by_day.setdefault(article.day, article)
@@ -463,6 +459,29 @@ def _timeline(
         citations.append(citation)
         lines.append(f"- {day.isoformat()}: {with_markers(citation.quote, [citation.n])}")
     return Answer(question=question, answer="\n".join(lines), refused=False, citations=citations)
+
+
+def _valued_lines(answerer, question: str, articles: list[_Article]) -> dict[str, object]:
+    """Per article, its likeliest sentence giving the kind of value a change question follows:
+    "how did the fee change?" a sum, "the host city" a place, "the mediator" a person, "the number
+    of inspection vessels" a count of them ("three inspection vessels", not "112 ships had been
+    cleared" beside them). Empty when the question names no such value."""
+    kind, stems = followed(question), counted(question)
+    if kind is None and not stems:
+        return {}
+    candidates = [c for a in articles for c in a.support.candidates]
+    names = actors(c.text for c in candidates) if kind is Detail.PERSON else frozenset()
+
+    def gives(text: str) -> bool:
+        return counts(text, stems) if stems else has_detail(text, kind, question, names)
+
+    floor = answerer.calibration.llm_threshold
+    lines = {}
+    for article in articles:
+        own = [c for c in article.support.candidates if c.probability >= floor and gives(c.text)]
+        if own:
+            lines[article.doc] = max(own, key=lambda c: c.probability)
+    return lines
 
 
 @dataclass

@@ -16,6 +16,7 @@ from bot.answering.asks import (
     counts,
     cyrillic_speakers,
     cyrillic_terms,
+    followed,
     has_detail,
     leads_side,
     names_any,
@@ -548,3 +549,18 @@ def test_a_number_counts_what_the_question_counts_before_it_or_brought_to_it():
         "clear",
     }
     assert counted("How did the venue change over time?") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("how did the fee per ship change over time?", Detail.MONEY),
+        ("How has the total number of exchanged prisoners changed over time?", Detail.NUMBER),
+        ("how did the host city of the nuclear talks change over time?", Detail.PLACE),
+        ("How did the venue of the prisoner exchange talks change over time?", Detail.PLACE),
+        ("how has the chief mediator changed over time?", Detail.PERSON),
+        ("What happened to the safety zone around the plant over time?", None),
+    ],
+)
+def test_a_change_question_follows_the_kind_of_value_it_names(question, kind):
+    assert followed(question) is kind

@@ -53,3 +53,21 @@ def test_how_the_number_of_inspection_vessels_changed_counts_vessels_not_ships_c
     # no vessels (a drone struck "one of the inspection vessels") had lines too.
     assert not any("112 ships" in quote for quote in lines.values())
     assert set(lines) == {"02", "04", "07"}
+
+
+def test_how_the_fee_changed_has_a_line_only_for_reports_that_give_a_sum(answerer):
+    answer = answerer.ask("how did the fee per ship change over time?")
+    assert not answer.refused
+    # $5,000 at the Valletta deal, cut to $3,500 at Varna; before, reports that give no fee
+    # ("Inspections at sea have taken between two and four hours per ship") had lines too.
+    assert [c.doc[:2] for c in answer.citations] == ["02", "07"]
+    assert all("$" in c.quote for c in answer.citations)
+
+
+def test_how_many_vessels_now_is_answered_by_the_newest_report_counting_vessels(answerer):
+    answer = answerer.ask("how many inspection vessels are working the corridor now?")
+    assert not answer.refused
+    # The newest report (18 November) counts ships cleared, not vessels; it led the answer before.
+    assert answer.citations[0].doc.startswith("07_")
+    assert "eight vessels" in answer.citations[0].quote
+    assert not any("264 ships" in c.quote for c in answer.citations)
