@@ -564,3 +564,13 @@ def test_a_number_counts_what_the_question_counts_before_it_or_brought_to_it():
 )
 def test_a_change_question_follows_the_kind_of_value_it_names(question, kind):
     assert followed(question) is kind
+
+
+def test_a_fee_or_charge_in_russian_or_ukrainian_asks_for_a_sum():
+    for question in [
+        "яка зараз плата за прохід одного судна?",
+        "какая плата за проход?",
+        "какой сбор платит судно?",
+    ]:
+        assert asked_detail(question) is Detail.MONEY, question
+    assert asked_detail("какая сейчас ситуация?") is None

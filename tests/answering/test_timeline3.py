@@ -71,3 +71,9 @@ def test_how_many_vessels_now_is_answered_by_the_newest_report_counting_vessels(
     assert answer.citations[0].doc.startswith("07_")
     assert "eight vessels" in answer.citations[0].quote
     assert not any("264 ships" in c.quote for c in answer.citations)
+
+
+def test_the_fee_now_in_ukrainian_is_the_newest_sum(answerer):
+    answer = answerer.ask("яка зараз плата за прохід одного судна?")
+    assert not answer.refused
+    assert "$3,500" in answer.citations[0].quote  # before: the newest report's lead, which gives no fee

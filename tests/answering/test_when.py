@@ -27,6 +27,20 @@ def test_recency_words(question):
 
 
 @pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("сколько кораблей прошло через коридор на данный момент?", "ru"),
+        ("кто до сих пор возглавляет делегацию?", "ru"),
+        ("скільки суден пройшло коридором на даний момент?", "uk"),
+        ("коридор досі закритий?", "uk"),
+    ],
+)
+def test_recency_words_in_russian_and_ukrainian(question, language):
+    when = read_when(question, TODAY, language)
+    assert when.recency and when.period is None
+
+
+@pytest.mark.parametrize(
     ("question", "period", "label"),
     [
         (
