@@ -216,6 +216,15 @@ def _newest(answerer, articles: list[_Article], today: dt.date) -> list[_Article
     return sorted(close, key=lambda a: (a.day is not None, a.day or dt.date.min, a.quality), reverse=True)
 
 
+def _counting(question: str, articles: list[_Article]) -> list[_Article]:
+    """For "how many inspection vessels …?", the articles whose answer counts them (all when none
+    does): the newest report may count something else ("264 ships cleared")."""
+    stems = counted(question)
+    if not stems:
+        return articles
+    return [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))] or articles
+
+
 def _compose(question: str, chosen: list) -> Answer:
     """The chosen sentences in article order, each with its citation (as the answerer composes)."""
     order: dict[str, int] = {}
@@ -344,10 +353,7 @@ def arrange(
     timed = Timed(terms, hits[: config.chunks_considered], when, language=language)
     if when.recency:
         articles = _articles(answerer, question, terms, hits, retriever, language)
-        if stems := counted(question):  # "how many inspection vessels now?": a report counting them
-            counting = [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))]
-            articles = counting or articles
-        ranked = _newest(answerer, articles, today)
+        ranked = _newest(answerer, _counting(question, articles), today)
         if ranked:  # the newest report that answers is the answer; the one before, its earlier state
             newest = ranked[0]
             # The earlier state is a second claim, so it meets the answer threshold itself: an
@@ -369,7 +375,12 @@ def arrange(
         # The time narrowed the articles down: the best of them answers with relaxed thresholds,
         # its terms without the event that only dated the question.
         best = _articles(answerer, question, focus, hits, retriever, language)
-        if best and not _answers(answerer, best[0].support) and _answers(answerer, best[0].support, True):
+        before_event = when.before_event and hits is not unbounded
+        ranked = _newest(answerer, _counting(question, best), today) if before_event else []
+        if ranked:  # "who mediated before Keller took over?": the state just before, its newest report
+            timed.hits = ranked[0].hits
+            timed.answer = timed.finish(_compose(question, _sentences(ranked[0].support)))
+        elif best and not _answers(answerer, best[0].support) and _answers(answerer, best[0].support, True):
             timed.hits = best[0].hits
             timed.answer = timed.finish(_compose(question, best[0].support.relaxed))
     return timed
@@ -385,13 +396,20 @@ def _days(retriever) -> list[dt.date]:
     return days
 
 
-def _event_day(search, event: str) -> dt.date | None:
-    """The day of an event: the earliest report among the articles that match it best."""
+def _event_day(search, event: str, answerer=None, retriever=None) -> dt.date | None:
+    """The day of an event: the earliest report among the articles that match it best, by the
+    search and by the sentence model (its best match joins them: "the suspension" is a word of a
+    later report's "pre-suspension peak" to the keyword search, and of the report "Black Sea
+    corridor suspended after drone hits inspection ship" to the sentence model)."""
     hits = search(event, 5)
     if not hits:
         return None
     best = hits[0].score
-    days = [d for h in hits if h.score >= 0.8 * best and (d := published(h)) is not None]
+    matching = [h for h in hits if h.score >= 0.8 * best]
+    library = getattr(answerer, "library", None)
+    if library is not None and hasattr(retriever, "semantic_search"):
+        matching += retriever.semantic_search(library.embed_sentence_query(event), top_k=1)
+    days = [d for h in matching if (d := published(h)) is not None]
     return min(days) if days else None
 
 
@@ -401,9 +419,9 @@ def _bounded(
     """Only the hits published before/after the question's bound, if those still answer."""
     before, afters = when.before, [when.after]
     if when.before_event and before is None:
-        before = _event_day(search, when.before_event)
+        before = _event_day(search, when.before_event, answerer, retriever)
     if when.after_event and when.after is None:
-        day = _event_day(search, when.after_event)
+        day = _event_day(search, when.after_event, answerer, retriever)
         # What followed is told by later reports, else by the event's own report.
         afters = [day, day - dt.timedelta(days=1)] if day else [None]
     for after in afters:

@@ -105,6 +105,15 @@ def test_before_a_date_and_after_an_event(answerer):
     )
 
 
+def test_before_an_event_is_answered_by_the_newest_report_before_it(answerer):
+    answer = answerer.ask("who mediated before keller took over?")
+    # Every report before Vienna names Lena Brandt; the answer was refused (the event's own words,
+    # "Keller took over", were weighed against every sentence).
+    assert not answer.refused
+    assert _cited(answer) == ["05_truce_restored_swaps_resume.txt"]  # the last report before 3 July
+    assert "Lena Brandt" in answer.citations[0].quote
+
+
 @pytest.mark.parametrize("qid", ["tl2-08", "tl2-09"])
 def test_change_over_time_lists_one_cited_line_per_date_in_order(answerer, qid):
     answer = answerer.ask(QUESTIONS[qid]["question"])

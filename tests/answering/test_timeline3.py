@@ -77,3 +77,14 @@ def test_the_fee_now_in_ukrainian_is_the_newest_sum(answerer):
     answer = answerer.ask("яка зараз плата за прохід одного судна?")
     assert not answer.refused
     assert "$3,500" in answer.citations[0].quote  # before: the newest report's lead, which gives no fee
+
+
+def test_before_the_suspension_is_dated_by_the_report_of_the_suspension(answerer):
+    answer = answerer.ask("how many ships were cleared before the suspension?")
+    # The newest report before the event answers, so the event's day matters: the keyword search
+    # alone dates "the suspension" by November's "pre-suspension peak" (then October's report
+    # answered, with its fee); the sentence model finds the August report ("Black Sea corridor
+    # suspended after drone hits inspection ship"), so the answer is from before August.
+    assert not answer.refused
+    assert all(c.published < "2025-08-05" for c in answer.citations)
+    assert "112 ships" in answer.citations[0].quote
