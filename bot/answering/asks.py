@@ -213,11 +213,23 @@ def counts(sentence: str, stems: frozenset[str]) -> bool:
 _FOLLOWED = [
     (
         Detail.MONEY,
-        r"price|prices|cost|costs|fee|fees|salary|budget|fine|fines|tariff|tariffs|payment|payments",
+        r"price|prices|cost|costs|fee|fees|salary|budget|fine|fines|tariff|tariffs|payment|payments"
+        r"|цен[аыуе]|стоимост\w*|плат[аиуеі]|сбор\w*|пошлин\w*|ціна|ціни|ціну|вартіст\w*|збір|збору|мит[оа]",
     ),
-    (Detail.NUMBER, r"number|count|tally|total|amount|percentage|share|figure|figures"),
-    (Detail.PLACE, r"venue|venues|city|cities|host|location|locations|country|capital"),
-    (Detail.PERSON, r"mediator|mediators|negotiator|negotiators|leader|chair|envoy|spokesman|spokesperson"),
+    (
+        Detail.NUMBER,
+        r"number|count|tally|total|amount|percentage|share|figure|figures|числ[оа]|количеств\w*|кількіст\w*",
+    ),
+    (
+        Detail.PLACE,
+        r"venue|venues|city|cities|host|location|locations|country|capital"
+        r"|мест[оа]|город\w*|столиц\w*|місце|місця|міст[оа]",
+    ),
+    (
+        Detail.PERSON,
+        r"mediator|mediators|negotiator|negotiators|leader|chair|envoy|spokesman|spokesperson"
+        r"|посредник\w*|переговорщик\w*|посередник\w*|переговірник\w*|очільник\w*",
+    ),
 ]
 _FOLLOWED_RE = re.compile("|".join(rf"\b(?P<{d.name}>{words})\b" for d, words in _FOLLOWED), re.I)
 

@@ -560,6 +560,11 @@ def test_a_number_counts_what_the_question_counts_before_it_or_brought_to_it():
         ("How did the venue of the prisoner exchange talks change over time?", Detail.PLACE),
         ("how has the chief mediator changed over time?", Detail.PERSON),
         ("What happened to the safety zone around the plant over time?", None),
+        ("як змінювалося місце проведення переговорів?", Detail.PLACE),
+        ("как менялось число обменянных пленных со временем?", Detail.NUMBER),
+        ("як змінювалася плата за прохід?", Detail.MONEY),
+        ("как менялся главный посредник?", Detail.PERSON),
+        ("как менялась ситуация?", None),
     ],
 )
 def test_a_change_question_follows_the_kind_of_value_it_names(question, kind):

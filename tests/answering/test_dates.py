@@ -114,6 +114,15 @@ def test_before_an_event_is_answered_by_the_newest_report_before_it(answerer):
     assert "Lena Brandt" in answer.citations[0].quote
 
 
+def test_how_the_venue_changed_in_ukrainian_lists_only_lines_that_give_a_place(answerer):
+    answer = answerer.ask("як змінювалося місце проведення переговорів?")
+    assert not answer.refused
+    cited = _cited(answer)
+    assert {"01_geneva_exchange_talks_open.txt", "03_talks_move_istanbul.txt"} <= set(cited)
+    # Before, April's line was "Another 75 prisoners were exchanged at the crossing, …".
+    assert all(re.search(r"Geneva|Istanbul|Vienna", c.quote) for c in answer.citations)
+
+
 @pytest.mark.parametrize("qid", ["tl2-08", "tl2-09"])
 def test_change_over_time_lists_one_cited_line_per_date_in_order(answerer, qid):
     answer = answerer.ask(QUESTIONS[qid]["question"])
