@@ -35,6 +35,13 @@ _CHANGE = re.compile(
     r"\bкак\s+(?:\w+\s+){0,6}(?:менял|изменил)\w*|\bяк\s+(?:\w+\s+){0,6}(?:змін|змінювал)\w*",
     re.I | re.S,
 )
+# "The next round" is the one the newest report speaks of, not February's plans; its words stay
+# in the question (they are what it asks about).
+_NEXT_MEETING = re.compile(
+    r"\bnext\s+(?:round|session|meeting|summit|sitting)s?\b|\bследующ\w+\s+(?:раунд|встреч|сесси|заседани)\w*"
+    r"|\bнаступн\w+\s+(?:раунд|зустріч|сесі|засіданн)\w*",
+    re.I,
+)
 _HAPPEN = re.compile(r"\b(?:happen(?:ed|ing|s)?|occur(?:red|ring|s)?|took\s+place)\b", re.I)
 _SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (12, 2)}
 _SEASON = re.compile(
@@ -257,6 +264,7 @@ def read_when(
     for match in _RECENCY.finditer(question):
         recency = True
         spans.append(match.span())
+    recency = recency or bool(_NEXT_MEETING.search(question))
     change = bool(_CHANGE.search(question))
     if change:
         spans += [m.span() for m in _CHANGE_WORDS.finditer(question)]

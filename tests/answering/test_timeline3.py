@@ -88,3 +88,12 @@ def test_before_the_suspension_is_dated_by_the_report_of_the_suspension(answerer
     assert not answer.refused
     assert all(c.published < "2025-08-05" for c in answer.citations)
     assert "112 ships" in answer.citations[0].quote
+
+
+def test_where_the_next_round_will_be_held_is_told_by_the_newest_report(answerer):
+    answer = answerer.ask("where will the next round be held?")
+    assert not answer.refused
+    assert answer.citations[0].doc.startswith(
+        "08_"
+    )  # "… the next full round would be held in Varna on December 9"
+    assert "Varna on December 9" in answer.citations[0].quote

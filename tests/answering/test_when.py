@@ -166,3 +166,22 @@ def test_a_date_without_its_year_is_the_latest_one_the_articles_can_speak_of():
     assert read_when("What happened last month?", "2026-12-05", yearless_base=newest_article).period[0] == D(
         2026, 11, 1
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("where will the next round be held?", "en"),
+        ("когда следующий раунд переговоров?", "ru"),
+        ("де відбудеться наступна зустріч?", "uk"),
+    ],
+)
+def test_the_next_round_is_the_one_the_newest_report_speaks_of(question, language):
+    when = read_when(question, TODAY, language)
+    # Recency, with the words kept: they are what the question is about.
+    assert when.recency and not when.prediction and when.spans == ()
+
+
+def test_next_year_is_a_period_not_the_next_round():
+    when = read_when("how many inspectors will be at the plant next year?", TODAY)
+    assert not when.recency and when.period == (D(2026, 1, 1), D(2026, 12, 31))
