@@ -360,9 +360,25 @@ _SPEAKER = re.compile(
     r"announce|reply|respond|react|argue|warn|suggest|offer|feel|believe|insist|make of|think of)\b",
     re.I,
 )
+# "did china say anything about the deal?", "has zelensky commented?": the yes/no form, with a verb
+# of saying only ("does the article suggest" asks what the article says, not whether it speaks).
+_SPEAKER_YES_NO = re.compile(
+    r"^\s*(?:(?:so|and|but|ok|okay)\s+)?(?:did|does|do|has|have|had)\s+"
+    r"(?P<who>(?:[\w’'.-]+\s+){0,3}?[\w’'.-]+?)\s+(?:ever\s+|even\s+|actually\s+)?"
+    r"(?P<verb>say|said|comment|commented|react|reacted|respond|responded|reply|replied|announce|announced)\b",
+    re.I,
+)
+
+
+def _speaker_matches(question: str) -> list[re.Match]:
+    return [*_SPEAKER.finditer(question), *_SPEAKER_YES_NO.finditer(question)]
+
+
 # "What did Zelensky say": an answer has him say something — a verb of saying or a quotation, not
 # merely his name ("Trump met with Ukrainian President Volodymyr Zelensky" says nothing of his).
-_ASKS_WORDS = frozenset("say said claim tell announce reply respond argue warn insist".split())
+_ASKS_WORDS = frozenset(
+    "say said claim tell announce announced reply replied respond responded argue warn insist comment commented".split()
+)
 _UTTERS = re.compile(
     r"\b(?:say|says|said|saying|stated?|states|stating|announc\w*|told|tells?|telling|added|adds|warn\w*|"
     r"confirm\w*|den(?:y|ied|ies)|insist\w*|argu\w*|noted|notes|wr(?:ote|ites)|declar\w*|call(?:ed|s|ing)|urg\w*|"
@@ -375,7 +391,7 @@ _UTTERS = re.compile(
 def asks_words(question: str) -> bool:
     """Whether the question asks what someone said ("what did Zelensky say about …"), in each of
     its parts ("what did X say and what did Y propose" asks Y's deeds too)."""
-    verbs = [match.group("verb").lower() for match in _SPEAKER.finditer(question)]
+    verbs = [match.group("verb").lower() for match in _speaker_matches(question)]
     return bool(verbs) and all(verb in _ASKS_WORDS for verb in verbs)
 
 
@@ -411,7 +427,7 @@ def speakers(question: str, sentences, used=None) -> frozenset[str]:
     a sentence (people type "zelensky"), or that the articles never use at all (``used``: "what did
     china say" when no article names China — nothing can answer for it). Empty when it names no one
     ("what did they say", "what did both sides want")."""
-    matches = list(_SPEAKER.finditer(question))
+    matches = _speaker_matches(question)
     if not matches:
         return frozenset()
     inside = _capitalised_inside([sentence_words(sentence) for sentence in sentences])

@@ -198,6 +198,18 @@ def test_what_an_unnamed_speaker_typed_in_lower_case_said_is_refused(seed_answer
     assert seed_answerer.ask("what did the experts say about the call?").refused
 
 
+def test_whether_someone_said_anything_names_its_speaker_too(seed_answerer):
+    used = {"kremlin", "zelensky"}.__contains__
+    assert speakers("did china say anything about the deal?", [], used) == {"china", "chinese", "beijing"}
+    assert asks_words("has zelensky commented on the call?")
+    # Only verbs of saying: "does the article suggest …" asks what the article says.
+    assert not speakers("Does the article suggest that Meta is changing course?", [], used)
+    # Answered before with the White House's «closer than ever to a peace deal».
+    assert seed_answerer.ask("did china say anything about the deal?").refused
+    kremlin = seed_answerer.ask("did the kremlin say anything about the military?")
+    assert not kremlin.refused and "The Kremlin stated" in kremlin.citations[0].quote
+
+
 def test_the_doer_of_a_passive_acts():
     found = actors(
         [
