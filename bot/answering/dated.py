@@ -22,10 +22,11 @@ import re
 from dataclasses import dataclass, field
 
 from bot.answering.about import DATELINE, opening_node
-from bot.answering.asks import Detail, actors, counted, counts, followed, has_detail
+from bot.answering.asks import Detail, counted, counts, followed, has_detail
 from bot.answering.lexical import content_terms
 from bot.answering.model import Answer, Citation, with_markers
 from bot.answering.when import When, parse_today, read_when
+from bot.answering.who import actors
 from index.chunking import node_sentences
 from index.retrieval import Hit
 

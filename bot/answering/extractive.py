@@ -25,21 +25,7 @@ import numpy as np
 
 from bot.answering import spelling
 from bot.answering.about import answer_about, asked_aspect
-from bot.answering.asks import (
-    Detail,
-    actors,
-    asked_details,
-    asked_side,
-    asks_words,
-    cyrillic_speakers,
-    cyrillic_terms,
-    has_detail,
-    leads_side,
-    names_any,
-    not_a_question,
-    speakers,
-    utters,
-)
+from bot.answering.asks import Detail, asked_details, has_detail, not_a_question
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.lexical import in_articles
@@ -53,6 +39,17 @@ from bot.answering.scoring import (
     load_calibration,
     question_parts,
     select,
+)
+from bot.answering.who import (
+    actors,
+    asked_side,
+    asks_words,
+    cyrillic_speakers,
+    cyrillic_terms,
+    leads_side,
+    names_any,
+    speakers,
+    utters,
 )
 from index.library import Library
 from index.retrieval import Hit
@@ -363,7 +360,7 @@ def top_sentences(context: Context, n: int) -> list[Candidate]:
 
 
 def _hit_terms(question: str, hits: list[Hit]) -> list[str]:
-    """The words a Russian or Ukrainian question shares with these hits (asks.cyrillic_terms)."""
+    """The words a Russian or Ukrainian question shares with these hits (who.cyrillic_terms)."""
     return cyrillic_terms(question, (hit.node.text for hit in hits))
 
 

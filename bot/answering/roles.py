@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from bot.answering.asks import actors, name_key, sentence_words
+from bot.answering.who import actors, name_key, sentence_words
 
 # Words that make a phrase before or after a name a title ("Special Envoy", "lead negotiator").
 _ROLES = frozenset(
@@ -55,7 +55,7 @@ _FRAME = frozenset(
 
 
 def asked_person(question: str, sentences) -> frozenset[str]:
-    """Name keys (``asks.name_key``) of the person whose role or title the question asks, among
+    """Name keys (``who.name_key``) of the person whose role or title the question asks, among
     the names ``sentences`` show; empty when it asks no such thing."""
     if len(question.split()) > MAX_WORDS:  # a long question asks about more than what someone is
         return frozenset()

@@ -269,7 +269,7 @@ def candidates_of(
 ) -> list[Candidate]:
     """Every distinct sentence of ``hits`` with its signals and probability. ``words``: what the
     keyword signals weigh when not the query's own words (a Russian or Ukrainian question: the
-    words it shares with the articles, asks.cyrillic_terms)."""
+    words it shares with the articles, who.cyrillic_terms)."""
     english = language == "en"
     metadata = getattr(retriever, "metadata_index", None)
     per_chunk = words is not None and not english

@@ -1,4 +1,4 @@
-"""What a question asks for and whether a sentence holds it (bot/answering/asks.py): "who" is
+"""What a question asks for and whether a sentence holds it (bot/answering/asks.py, who.py): "who" is
 answered by a name the articles show acting, not by any capitalised word."""
 
 from __future__ import annotations
@@ -7,20 +7,22 @@ import pytest
 
 from bot.answering.asks import (
     Detail,
-    actors,
     asked_detail,
     asked_details,
-    asked_side,
-    asks_words,
     counted,
     counts,
-    cyrillic_speakers,
-    cyrillic_terms,
     followed,
     has_detail,
+    not_a_question,
+)
+from bot.answering.who import (
+    actors,
+    asked_side,
+    asks_words,
+    cyrillic_speakers,
+    cyrillic_terms,
     leads_side,
     names_any,
-    not_a_question,
     speakers,
     utters,
 )
