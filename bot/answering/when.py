@@ -146,7 +146,8 @@ def _languages(language: str, text: str = "") -> list[str]:
     """dateparser's languages: the question's, English, and Russian/Ukrainian for Cyrillic text."""
     first = language if language in ("en", "ru", "uk") else "en"
     cyrillic = ["ru", "uk"] if re.search(r"[а-яёіїєґ]", text, re.I) else []
-    return list(dict.fromkeys([first, "en", *cyrillic]))
+    ukrainian = ["uk"] if re.search(r"[іїєґ]", text, re.I) else []  # its letters: its month names first
+    return list(dict.fromkeys([*ukrainian, first, "en", *cyrillic]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -187,24 +188,59 @@ def _plausible(text: str, head: str = "") -> bool:
     return False
 
 
+# "В январе", «у березні»: a month after "in" takes the locative in Russian and Ukrainian, which
+# dateparser does not know (it reads «січень 2025», «5 января»): such a question was read as the
+# whole year or as no time at all. Its months are given to dateparser in the nominative.
+_LOCATIVE_MONTHS = dict(
+    zip(
+        """январе феврале марте апреле мае июне июле августе сентябре октябре ноябре декабре
+        січні лютому березні квітні травні червні липні серпні вересні жовтні листопаді грудні""".split(),
+        """январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь
+        січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень""".split(),
+    )
+)
+_LOCATIVE_MONTH = re.compile(r"\b(?:" + "|".join(_LOCATIVE_MONTHS) + r")\b", re.I)
+
+
+def _nominative(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with its locative month names in the nominative, and for each character of the
+    result the span of ``text`` it stands for (a replaced word's characters: the whole word)."""
+    out: list[str] = []
+    origin: list[tuple[int, int]] = []
+    position = 0
+    for match in _LOCATIVE_MONTH.finditer(text):
+        out.append(text[position : match.start()])
+        origin += [(i, i + 1) for i in range(position, match.start())]
+        word = _LOCATIVE_MONTHS[match.group(0).lower()]
+        out.append(word)
+        origin += [match.span()] * len(word)
+        position = match.end()
+    out.append(text[position:])
+    origin += [(i, i + 1) for i in range(position, len(text))]
+    return "".join(out), origin
+
+
 def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[int, int, str]]:
     """(start, end, text) of the date expressions in the question, adjacent ones merged
     ("June" + "2025" → "June 2025")."""
     from dateparser.search import search_dates
 
+    searched, origin = _nominative(question)
     try:
         found = (
-            search_dates(question, languages=_languages(language, question), settings=_settings(today)) or []
+            search_dates(searched, languages=_languages(language, searched), settings=_settings(today)) or []
         )
     except Exception:  # dateparser raises on odd input; a question without dates is the safe reading
         return []
     spans: list[list] = []
-    position = 0
-    for text, _ in found:
-        start = question.find(text, position)
-        if start < 0:
+    searched_position = 0
+    for found_text, _ in found:
+        at = searched.find(found_text, searched_position)
+        if at < 0 or not found_text:
             continue
-        position = start + len(text)
+        searched_position = at + len(found_text)
+        start, position = origin[at][0], origin[searched_position - 1][1]
+        text = question[start:position]
         if spans and re.fullmatch(r"[\s,]*(?:of\s+)?", question[spans[-1][1] : start]):
             spans[-1][1] = position
             spans[-1][2] = question[spans[-1][0] : position]
@@ -214,7 +250,7 @@ def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[in
 
 
 def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | None:
-    core = _PREPOSITIONS.sub("", text.strip()).strip(" ,.?")
+    core = _nominative(_PREPOSITIONS.sub("", text.strip()).strip(" ,.?"))[0]
     try:
         data = _parser(tuple(_languages(language, core)), today).get_date_data(core)
     except Exception:  # dateparser raises on odd input: then it is no date

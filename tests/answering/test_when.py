@@ -185,3 +185,28 @@ def test_the_next_round_is_the_one_the_newest_report_speaks_of(question, languag
 def test_next_year_is_a_period_not_the_next_round():
     when = read_when("how many inspectors will be at the plant next year?", TODAY)
     assert not when.recency and when.period == (D(2026, 1, 1), D(2026, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "label", "words"),
+    [
+        ("кто возглавлял команду Киева в январе 2025 года?", "ru", "January 2025", "в январе 2025 года"),
+        ("що вирішили у березні?", "uk", "March 2025", "березні"),
+        ("где проходили переговоры в мае 2025?", "ru", "May 2025", "в мае 2025"),
+        # Ukrainian letters read its months as Ukrainian whatever language was guessed
+        (
+            "Хто очолював команду, коли в січні 2025 року відкрилися переговори?",
+            "ru",
+            "January 2025",
+            "січні 2025 року",
+        ),
+    ],
+)
+def test_a_month_in_the_russian_or_ukrainian_locative_is_a_period(question, language, label, words):
+    # dateparser reads «січень 2025» and «5 января» but not «в январе», «у березні»: these were
+    # read as the whole year or as no time at all.
+    when = read_when(question, today="2025-12-01", language=language)
+    assert when.period_label == label
+    assert [question[a:b] for a, b in when.spans] == [
+        words
+    ]  # the question's own words, left out of the terms
