@@ -81,7 +81,10 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
     ),
     (
         Detail.TIME,
-        re.compile(r"^\s*when\b|\bwhen (did|was|were|will|is|are|does|do)\b|\bкогда\b|\bколи\b", re.I),
+        # (not after a comma: "хто очолював команду, коли відкрилися переговори?" asks who)
+        re.compile(
+            r"^\s*when\b|\bwhen (did|was|were|will|is|are|does|do)\b|(?<!,\s)\b(?:когда|коли)\b", re.I
+        ),
     ),
     (
         Detail.PLACE,
