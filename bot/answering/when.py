@@ -49,6 +49,18 @@ _SEASON = re.compile(
     r"|\b(spring|summer|autumn|winter)\s+(?:of\s+)?((?:19|20)\d\d)\b",
     re.I,
 )
+# «Летом 2025 года», «этой осенью», «навесні», «влітку 2025 року»: the same in Russian and Ukrainian.
+_CYR_SEASONS = {
+    **dict.fromkeys("весной весна весну весною навесні".split(), "spring"),
+    **dict.fromkeys("летом лето влітку літом літо".split(), "summer"),
+    **dict.fromkeys("осенью осень восени осінню осінь".split(), "autumn"),
+    **dict.fromkeys("зимой зима зиму взимку зимою".split(), "winter"),
+}
+_CYR_SEASON = re.compile(
+    r"\b(?:(?:этой|этим|эту|этот|прошлой|прошлым|цієї|цього|цю|минулої|минулого)\s+)?"
+    r"(" + "|".join(_CYR_SEASONS) + r")\b(?:\s+((?:19|20)\d\d)(?:\s+(?:года|году|року))?\b)?",
+    re.I,
+)
 _CHANGE_WORDS = re.compile(
     r"\b(?:over\s+time|chang\w*|evolv\w*|develop\w*|shift\w*|timeline|chronolog\w*)\b", re.I
 )
@@ -91,7 +103,7 @@ _RELATIVE = re.compile(
     r"\b(?:ago|last|past|previous|this|yesterday|week|month|year|назад|прошл\w*|минул\w*|цього|этого|вчора|вчера)\b",
     re.I,
 )
-_SOFT = re.compile(r"\b(?:this|этом|этого|цього|цьому)\b", re.I)
+_SOFT = re.compile(r"\b(?:this|этом|этого|этой|текущем|цього|цьому|поточному)\b", re.I)
 _MONTH_NAMES = [calendar.month_name[i] for i in range(13)]
 
 
@@ -188,9 +200,10 @@ def _plausible(text: str, head: str = "") -> bool:
     return False
 
 
-# "В январе", «у березні»: a month after "in" takes the locative in Russian and Ukrainian, which
-# dateparser does not know (it reads «січень 2025», «5 января»): such a question was read as the
-# whole year or as no time at all. Its months are given to dateparser in the nominative.
+# "В январе", «у березні», «на прошлой неделе», «в этом году»: after "in" Russian and Ukrainian
+# put months and periods in the locative, which dateparser does not read (it reads «січень 2025»,
+# «5 января», «минулого тижня»): such questions were read as the whole year or as no time at all.
+# They are given to dateparser as forms it reads.
 _LOCATIVE_MONTHS = dict(
     zip(
         """январе феврале марте апреле мае июне июле августе сентябре октябре ноябре декабре
@@ -199,19 +212,30 @@ _LOCATIVE_MONTHS = dict(
         січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень""".split(),
     )
 )
-_LOCATIVE_MONTH = re.compile(r"\b(?:" + "|".join(_LOCATIVE_MONTHS) + r")\b", re.I)
+_LOCATIVE_PERIODS = {
+    **{f"{this} {unit}": f"this {english}" for this in ("этой", "этом", "текущем", "цьому", "поточному")
+       for unit, english in (("неделе", "week"), ("месяце", "month"), ("году", "year"),
+                             ("тижні", "week"), ("місяці", "month"), ("році", "year"))},
+    **{f"{last} {unit}": f"last {english}" for last in ("прошлой", "прошлом", "минулому")
+       for unit, english in (("неделе", "week"), ("месяце", "month"), ("году", "year"),
+                             ("тижні", "week"), ("місяці", "month"), ("році", "year"))},
+}  # fmt: skip
+_FOR_DATEPARSER = _LOCATIVE_MONTHS | _LOCATIVE_PERIODS
+_LOCATIVE = re.compile(
+    r"\b(?:" + "|".join(sorted(map(re.escape, _FOR_DATEPARSER), key=len, reverse=True)) + r")\b", re.I
+)
 
 
 def _nominative(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """``text`` with its locative month names in the nominative, and for each character of the
-    result the span of ``text`` it stands for (a replaced word's characters: the whole word)."""
+    """``text`` with its locative months and periods in forms dateparser reads, and for each
+    character of the result the span of ``text`` it stands for (a replaced word's: the whole word)."""
     out: list[str] = []
     origin: list[tuple[int, int]] = []
     position = 0
-    for match in _LOCATIVE_MONTH.finditer(text):
+    for match in _LOCATIVE.finditer(text):
         out.append(text[position : match.start()])
         origin += [(i, i + 1) for i in range(position, match.start())]
-        word = _LOCATIVE_MONTHS[match.group(0).lower()]
+        word = _FOR_DATEPARSER[match.group(0).lower()]
         out.append(word)
         origin += [match.span()] * len(word)
         position = match.end()
@@ -274,8 +298,10 @@ def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | No
 
 
 def _season_period(match: re.Match, today: dt.date) -> tuple[Period, str]:
-    name = (match.group(1) or match.group(3)).lower()
-    year_text = match.group(2) or match.group(4)
+    if match.re is _CYR_SEASON:
+        name, year_text = _CYR_SEASONS[match.group(1).lower()], match.group(2)
+    else:
+        name, year_text = (match.group(1) or match.group(3)).lower(), match.group(2) or match.group(4)
     first, last = _SEASONS[name]
     if year_text:
         year = int(year_text)
@@ -311,7 +337,7 @@ def read_when(
     before = after = None
     before_event = after_event = None
     event_span = None
-    season = _SEASON.search(question)
+    season = _SEASON.search(question) or _CYR_SEASON.search(question)
     if season:  # dateparser has no seasons: "in the summer of 2025", "autumn 2024", "this spring"
         period, label = _season_period(
             season, today if _SOFT.search(season.group(0)) else yearless_base or today

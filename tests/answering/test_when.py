@@ -200,13 +200,25 @@ def test_next_year_is_a_period_not_the_next_round():
             "January 2025",
             "січні 2025 року",
         ),
+        ("что решили в прошлом месяце?", "ru", "November 2025", "прошлом месяце"),
+        ("что решили в прошлом году?", "ru", "2024", "прошлом году"),
+        ("що вирішили на минулому тижні?", "uk", "the week of 2025-11-24", "минулому тижні"),
+        ("что было летом 2025 года?", "ru", "summer 2025", "летом 2025 года"),
+        ("що вирішили влітку 2025 року?", "uk", "summer 2025", "влітку 2025 року"),
+        ("где проходили переговоры весной?", "ru", "spring 2025", "весной"),
     ],
 )
 def test_a_month_in_the_russian_or_ukrainian_locative_is_a_period(question, language, label, words):
-    # dateparser reads «січень 2025» and «5 января» but not «в январе», «у березні»: these were
-    # read as the whole year or as no time at all.
+    # dateparser reads «січень 2025», «5 января», «минулого тижня» but not «в январе», «у березні»,
+    # «в прошлом месяце», and no season: these were read as the whole year or as no time at all.
     when = read_when(question, today="2025-12-01", language=language)
     assert when.period_label == label
     assert [question[a:b] for a, b in when.spans] == [
         words
     ]  # the question's own words, left out of the terms
+
+
+def test_this_week_or_season_in_russian_or_ukrainian_is_a_hint_like_this_year():
+    for question in ["что решили на этой неделе?", "что решили этой осенью?", "що вирішили у цьому році?"]:
+        when = read_when(question, today="2025-12-01", language="ru")
+        assert when.period is not None and when.soft_period, question
