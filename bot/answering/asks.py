@@ -296,6 +296,32 @@ def has_detail(
     return any(name.lower() not in asked for name in names)
 
 
+# "What did the negotiators decide last month?", "what was agreed?", «что решили стороны?»: the
+# answer reports a decision ("agreed to raise the tonnage cap"), not a remark about it ("Savchuk
+# said the higher limit would bring back ships"), which shares as many of the question's words.
+_ASKS_DECISION = re.compile(
+    r"\bwhat\b.{0,60}?\b(?:decide|decided|agree|agreed|settle|settled|resolve|resolved|sign|signed)\b"
+    r"|\b(?:что|чего)\b.{0,40}?\b(?:решили|решил|решила|решено|договорились|договорился|постановили|согласовали)\b"
+    r"|\bщо\b.{0,40}?\b(?:вирішили|вирішив|вирішила|вирішено|домовилися|домовились|погодили|ухвалили)\b",
+    re.I,
+)
+_DECISION = re.compile(
+    r"\b(?:agree[ds]?|agreeing|agreement|decid\w*|decision|approv\w*|accept\w*|adopt\w*|sign(?:ed|s|ing)?|"
+    r"settl\w*|resolv\w*|resolution|vot(?:e|ed|es|ing)|endors\w*|ratif\w*|pledg\w*|consensus)\b",
+    re.I,
+)
+
+
+def asks_decision(question: str) -> bool:
+    """Whether the question asks what was decided or agreed."""
+    return bool(_ASKS_DECISION.search(question))
+
+
+def reports_decision(sentence: str) -> bool:
+    """Whether the sentence reports a decision: agreed, decided, approved, signed, accepted …"""
+    return bool(_DECISION.search(sentence))
+
+
 # Questions no article can answer, however related its sentences: instructions to the bot and
 # requests for its own opinion. They are refused before any sentence is considered.
 _NOT_A_QUESTION = re.compile(

@@ -25,7 +25,14 @@ import numpy as np
 
 from bot.answering import spelling
 from bot.answering.about import answer_about, asked_aspect
-from bot.answering.asks import Detail, asked_details, has_detail, not_a_question
+from bot.answering.asks import (
+    Detail,
+    asked_details,
+    asks_decision,
+    has_detail,
+    not_a_question,
+    reports_decision,
+)
 from bot.answering.dated import Timed, arrange
 from bot.answering.language import detect_language, framing, refusal
 from bot.answering.lexical import in_articles
@@ -156,6 +163,7 @@ class ExtractiveAnswerer:
                 asked, timed.query, language, timed.hits, retriever, vectors
             )
             context.best = self.calibration.answerable(context.candidates)
+            self._prefer_decisions(asked, context.candidates)
         context.timings_ms = {
             "embed_multilingual": round((t2 - t1) * 1000, 1),
             "retrieve": round((t3 - t2) * 1000, 1),
@@ -221,11 +229,23 @@ class ExtractiveAnswerer:
             )
         return candidates
 
+    @staticmethod
+    def _prefer_decisions(question: str, candidates: list[Candidate]) -> None:
+        """For "what did they decide?", only sentences reporting a decision answer, when any does
+        (and every part of the question asks one: "what did Putin sign up for, and did he tell his
+        troops to follow it?" asks an order too). Applied once the question model has weighed the
+        candidates: it decides what is quoted, not whether."""
+        asks = asks_decision(question) and all(map(asks_decision, question_parts(question)))
+        if asks and any(c.has_detail and reports_decision(c.text) for c in candidates):
+            for cand in candidates:
+                cand.has_detail = cand.has_detail and reports_decision(cand.text)
+
     def support(self, question: str, query: str, hits: list[Hit], retriever, language: str = "en") -> Support:
         """How well ``hits`` alone answer (date-aware answers weigh articles one by one)."""
         cands = self._candidates(question, query, language, hits, retriever, self._vectors(query))
         cal = self.calibration
         best = cal.answerable(cands)
+        self._prefer_decisions(question, cands)
         leaders = self.leaders(question, cands)
         return Support(
             cands,

@@ -10,11 +10,13 @@ from bot.answering.asks import (
     Detail,
     asked_detail,
     asked_details,
+    asks_decision,
     counted,
     counts,
     followed,
     has_detail,
     not_a_question,
+    reports_decision,
 )
 from bot.answering.who import (
     actors,
@@ -367,3 +369,25 @@ def test_when_after_a_comma_is_a_clause_of_time_not_the_question_word():
         assert asked_detail(question) is Detail.PERSON, question
     for question in ["Коли відкрилися переговори?", "а когда открылись переговоры?", "и когда это было?"]:
         assert asked_detail(question) is Detail.TIME, question
+
+
+def test_what_was_decided_is_answered_by_a_sentence_reporting_a_decision():
+    for question in [
+        "What did the negotiators decide last month?",
+        "what was agreed?",
+        "что решили стороны?",
+    ]:
+        assert asks_decision(question), question
+    for question in ["what did the negotiators say?", "who decides the venue?", "що сказали сторони?"]:
+        assert not asks_decision(question), question
+    assert reports_decision("Negotiators meeting by video link on Monday agreed to raise the tonnage cap.")
+    assert not reports_decision("Savchuk said the higher limit would bring back ships.")
+
+
+def test_a_decision_and_an_order_asked_together_cite_both(seed_answerer):
+    # Only the decision part asks for a decision: "ordered the military" answers the other part.
+    answer = seed_answerer.ask(
+        "so what exactly did putin sign up for, and did he tell his troops to actually follow it?"
+    )
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "Putin accepted a 30-day pause" in quotes and "ordered the military to comply" in quotes

@@ -107,3 +107,11 @@ def test_where_the_next_round_will_be_held_is_told_by_the_newest_report(answerer
     # The newest report that speaks of it (18 November), not October's or June's plans.
     assert answer.citations[0].doc.startswith("08_")
     assert "Varna on December 9" in answer.citations[0].quote
+
+
+def test_what_the_negotiators_decided_last_month_is_the_decision_not_a_remark_on_it(answerer):
+    answer = answerer.ask("What did the negotiators decide last month?")
+    assert not answer.refused
+    # Before, Savchuk's "the higher limit would bring back ships" (as many of the question's words)
+    assert "agreed to raise the tonnage cap to 70,000" in answer.citations[0].quote
+    assert answer.citations[0].doc.startswith("08_")
