@@ -70,12 +70,22 @@ _PREDICTION = re.compile(
     r"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:predict|forecast)\b|"
     r"\b(?:what|how)\s+(?:is|are)\s+the\s+(?:chances|odds|prospects)\s+(?:of|that|for)\b|"
     r"\bhow\s+likely\s+is\b.{0,80}\bto\b|"
-    r"^\s*будет\s+ли\b|\bпрогноз\w*|^\s*чи\s+буде\b|\bпередбач\w*",
+    r"^\s*будет\s+ли\b|\bпрогноз\w*|^\s*чи\s+буде\b|\bпередбач\w*|"
+    # "what will they decide in Varna?", «что решат в Варне?», «що буде далі?», «чем закончится …?»
+    r"\bwhat\s+will\s+\w+(?:\s+\w+){0,2}\s+(?:decide|agree|sign)\b|"
+    r"\b(?:что|що)\s+(?:будет|буде)\s+(?:дальше|далі|с|з|после|після)\b|"
+    r"\b(?:что|що)\s+(?:решат|вирішать|произойд[её]т|случится|станеться|відбудеться)\b|"
+    r"\bчем\s+законч\w*ся\b|\bчим\s+закінч\w*ся\b",
     re.I,
 )
-_BEFORE = re.compile(r"\b(?:before|prior\s+to|until|earlier\s+than|до|перед)\s+", re.I)
+# («до того, как переговоры переехали …»: the event is the clause after "как", not "того")
+_BEFORE = re.compile(
+    r"\b(?:before|prior\s+to|until|earlier\s+than|(?:до\s+того|перед\s+тем),?\s+(?:как|як)|до|перед)\s+", re.I
+)
 _AFTER = re.compile(
-    r"\b(?:after|since|following|later\s+than|после|с\s+тех\s+пор\s+как|після|відколи)\s+", re.I
+    r"\b(?:after|since|following|later\s+than|(?:после|після)\s+того,?\s+(?:как|як)|после|"
+    r"с\s+тех\s+пор\s+как|після|відколи)\s+",
+    re.I,
 )
 # What a date match must not be on its own: words dateparser reads as today or as a month.
 _BEFORE_END = re.compile(r"(?:" + _BEFORE.pattern + r")$", re.I)
@@ -210,6 +220,11 @@ _LOCATIVE_MONTHS = dict(
         січні лютому березні квітні травні червні липні серпні вересні жовтні листопаді грудні""".split(),
         """январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь
         січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень""".split(),
+    )
+) | dict(  # the dative: «к августу 2025 года», "by August 2025"
+    zip(
+        "январю февралю марту апрелю маю июню июлю августу сентябрю октябрю ноябрю декабрю".split(),
+        "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь".split(),
     )
 )
 _LOCATIVE_PERIODS = {

@@ -115,3 +115,12 @@ def test_what_the_negotiators_decided_last_month_is_the_decision_not_a_remark_on
     # Before, Savchuk's "the higher limit would bring back ships" (as many of the question's words)
     assert "agreed to raise the tonnage cap to 70,000" in answer.citations[0].quote
     assert answer.citations[0].doc.startswith("08_")
+
+
+def test_who_mediated_before_the_move_to_varna_in_russian_is_the_mediator_just_before(answerer):
+    answer = answerer.ask("кто был посредником до того, как переговоры переехали в Варну?")
+    assert not answer.refused
+    # Andreadis took over in September, before the October round in Varna; «до того, как …» was
+    # read as "before «того»" and the answer was March's Farrugia.
+    assert answer.citations[0].doc.startswith("06_")
+    assert "Nikos Andreadis" in answer.citations[0].quote

@@ -222,3 +222,42 @@ def test_this_week_or_season_in_russian_or_ukrainian_is_a_hint_like_this_year():
     for question in ["что решили на этой неделе?", "что решили этой осенью?", "що вирішили у цьому році?"]:
         when = read_when(question, today="2025-12-01", language="ru")
         assert when.period is not None and when.soft_period, question
+
+
+@pytest.mark.parametrize(
+    ("question", "before", "after"),
+    [
+        (
+            "кто был посредником до того, как переговоры переехали в Варну?",
+            "переговоры переехали в Варну",
+            None,
+        ),
+        (
+            "хто був посередником до того, як переговори переїхали до Варни?",
+            "переговори переїхали до Варни",
+            None,
+        ),
+        ("кто был посредником после того, как коридор закрыли?", None, "коридор закрыли"),
+        ("після того як коридор закрили, хто був посередником?", None, "коридор закрили"),
+    ],
+)
+def test_before_or_after_a_clause_in_russian_or_ukrainian_is_the_clause(question, before, after):
+    # «до того, как …» was read as "before «того»" (that), which no article dates.
+    when = read_when(question, today="2025-12-01", language="ru")
+    assert (when.before_event, when.after_event) == (before, after)
+
+
+def test_by_a_month_in_the_russian_dative_is_that_month():
+    when = read_when(
+        "сколько судов прошло через коридор к августу 2025 года?", today="2025-12-01", language="ru"
+    )
+    assert when.period_label == "August 2025"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["що вирішать на раунді у Варні?", "что решат в Варне?", "что будет дальше с коридором?",
+     "what will the negotiators agree on in varna?", "чем закончатся переговоры?"],
+)  # fmt: skip
+def test_what_they_will_decide_is_a_prediction(question):
+    assert read_when(question, today="2025-12-01", language="ru").prediction
