@@ -218,12 +218,21 @@ def _newest(answerer, articles: list[_Article], today: dt.date) -> list[_Article
 
 
 def _counting(question: str, articles: list[_Article]) -> list[_Article]:
-    """For "how many inspection vessels …?", the articles whose answer counts them (all when none
-    does): the newest report may count something else ("264 ships cleared")."""
-    stems = counted(question)
-    if not stems:
+    """For "how many inspection vessels …?", the articles whose answer counts them, and for a
+    question following a kind of value ("the fee", «збір», "the venue"), those whose answer gives
+    one (all when none does): the newest report may count something else ("264 ships cleared")
+    or speak of the fee without a sum."""
+    stems, kind = counted(question), followed(question)
+    if stems:
+        return [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))] or articles
+    if kind is None:
         return articles
-    return [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))] or articles
+    candidates = [c for a in articles for c in a.support.candidates]
+    names = actors(c.text for c in candidates) if kind is Detail.PERSON else frozenset()
+    giving = [
+        a for a in articles if any(has_detail(c.text, kind, question, names) for c in _sentences(a.support))
+    ]
+    return giving or articles
 
 
 def _compose(question: str, chosen: list) -> Answer:
@@ -462,7 +471,10 @@ def _timeline(
     lines_of = {a.doc: _sentences(a.support)[0] for a in chosen}
     # Each line gives the value followed; a report that gives none has no line (once two do).
     valued = _valued_lines(answerer, question, chosen)
-    if len({a.day for a in chosen if a.doc in valued}) >= 2:
+    valued_days = len({a.day for a in chosen if a.doc in valued})
+    if valued_days == 1:  # one report gives the value: it is answered as the latest state
+        return None
+    if valued_days >= 2:
         chosen = [a for a in chosen if a.doc in valued]
         lines_of = valued
     by_day: dict[dt.date, _Article] = {}

@@ -124,3 +124,15 @@ def test_who_mediated_before_the_move_to_varna_in_russian_is_the_mediator_just_b
     # read as "before «того»" and the answer was March's Farrugia.
     assert answer.citations[0].doc.startswith("06_")
     assert "Nikos Andreadis" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize(
+    "question", ["як змінювався збір за прохід судна?", "как менялся сбор за проход судна?"]
+)
+def test_how_the_fee_changed_in_ukrainian_or_russian_quotes_only_sums(answerer, question):
+    # The Ukrainian search finds one report giving a sum; its list was that report's neighbours'
+    # lines on other things ("Kyiv wants merchant ships to sail …", "Thirty-eight ships …").
+    answer = answerer.ask(question)
+    assert not answer.refused
+    assert all("$" in c.quote for c in answer.citations)
+    assert any("$3,500" in c.quote for c in answer.citations)
