@@ -49,6 +49,7 @@ from bot.answering.scoring import (
 )
 from bot.answering.who import (
     actors,
+    asked_role,
     asked_side,
     asks_words,
     cyrillic_speakers,
@@ -163,7 +164,7 @@ class ExtractiveAnswerer:
                 asked, timed.query, language, timed.hits, retriever, vectors
             )
             context.best = self.calibration.answerable(context.candidates)
-            self._prefer_decisions(asked, context.candidates)
+            self._prefer(asked, context.candidates)
         context.timings_ms = {
             "embed_multilingual": round((t2 - t1) * 1000, 1),
             "retrieve": round((t3 - t2) * 1000, 1),
@@ -230,22 +231,29 @@ class ExtractiveAnswerer:
         return candidates
 
     @staticmethod
-    def _prefer_decisions(question: str, candidates: list[Candidate]) -> None:
-        """For "what did they decide?", only sentences reporting a decision answer, when any does
-        (and every part of the question asks one: "what did Putin sign up for, and did he tell his
-        troops to follow it?" asks an order too). Applied once the question model has weighed the
-        candidates: it decides what is quoted, not whether."""
-        asks = asks_decision(question) and all(map(asks_decision, question_parts(question)))
-        if asks and any(c.has_detail and reports_decision(c.text) for c in candidates):
+    def _prefer(question: str, candidates: list[Candidate]) -> None:
+        """Only sentences of the kind the question asks for answer, when any does: for "what did
+        they decide?", a sentence reporting a decision (when every part of the question asks one:
+        "what did Putin sign up for, and did he tell his troops to follow it?" asks an order too);
+        for «хто був посередником?», one naming the mediator. Applied once the question model has
+        weighed the candidates: it decides what is quoted, not whether."""
+        role = asked_role(question)
+        if asks_decision(question) and all(map(asks_decision, question_parts(question))):
+            wanted = reports_decision
+        elif role is not None:
+            wanted = role.search
+        else:
+            return
+        if any(c.has_detail and wanted(c.text) for c in candidates):
             for cand in candidates:
-                cand.has_detail = cand.has_detail and reports_decision(cand.text)
+                cand.has_detail = cand.has_detail and bool(wanted(cand.text))
 
     def support(self, question: str, query: str, hits: list[Hit], retriever, language: str = "en") -> Support:
         """How well ``hits`` alone answer (date-aware answers weigh articles one by one)."""
         cands = self._candidates(question, query, language, hits, retriever, self._vectors(query))
         cal = self.calibration
         best = cal.answerable(cands)
-        self._prefer_decisions(question, cands)
+        self._prefer(question, cands)
         leaders = self.leaders(question, cands)
         return Support(
             cands,

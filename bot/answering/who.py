@@ -387,3 +387,26 @@ def leads_side(sentence: str, side: int) -> bool:
     sides = [i for i, w in enumerate(words) if _party_of(w) == side]
     leads = [i for i, w in enumerate(words) if _LEADS.match(w)]
     return any(abs(i - j) <= _SIDE_WINDOW for i in sides for j in leads)
+
+
+# «Хто був головним посередником?», «кто переговорщик от США?»: who holds a role of the talks, asked
+# in Russian or Ukrainian. The English sentences name the role in English ("Clara Farrugia, the
+# mediator, said …"), which the sentence model reads as any role ("Kyiv's chief negotiator").
+_CYR_ROLES = [
+    (re.compile(r"\b(?:посредни\w*|посередни\w*|медиатор\w*|медіатор\w*)", re.I), re.compile(r"\bmediat\w*", re.I)),
+    (re.compile(r"\b(?:переговорщи\w*|переговірни\w*|перемовни\w*)", re.I), re.compile(r"\bnegotiator\w*", re.I)),
+    (
+        re.compile(r"\b(?:спецпосланни\w*|посланни\w*|посланц\w*|посланець|спецпредстав\w*|эмиссар\w*|емісар\w*)", re.I),
+        re.compile(r"\b(?:envoy\w*|emissar\w*)", re.I),
+    ),
+]  # fmt: skip
+_CYR_WHO = re.compile(r"\b(?:кто|хто)\b", re.I)
+
+
+def asked_role(question: str) -> re.Pattern | None:
+    """For a Russian or Ukrainian "who" question naming one role of the talks, the pattern of
+    that role in English."""
+    if not _CYR_WHO.search(question):
+        return None
+    roles = [english for cyrillic, english in _CYR_ROLES if cyrillic.search(question)]
+    return roles[0] if len(roles) == 1 else None

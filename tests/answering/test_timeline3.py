@@ -136,3 +136,13 @@ def test_how_the_fee_changed_in_ukrainian_or_russian_quotes_only_sums(answerer, 
     assert not answer.refused
     assert all("$" in c.quote for c in answer.citations)
     assert any("$3,500" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question", ["хто був головним посередником у березні 2025?", "кто был посредником в марте 2025 года?"]
+)
+def test_who_mediated_in_march_in_ukrainian_or_russian_is_the_mediator_not_a_negotiator(answerer, question):
+    answer = answerer.ask(question)
+    assert not answer.refused
+    # Before: "Oleh Marchuk, Kyiv's chief negotiator, called the tonnage limit …"
+    assert "Clara Farrugia, the mediator" in answer.citations[0].quote

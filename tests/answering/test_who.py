@@ -9,6 +9,7 @@ import pytest
 
 from bot.answering.who import (
     actors,
+    asked_role,
     asked_side,
     asks_words,
     cyrillic_speakers,
@@ -248,3 +249,13 @@ def test_who_leads_a_side_is_answered_only_by_a_sentence_that_puts_the_side_besi
         "Tuesday on a corridor across the Black Sea, with diplomat Clara Farrugia acting as chief mediator.",
     ]:
         assert not leads_side(sentence, ukraine), sentence
+
+
+def test_a_role_asked_in_russian_or_ukrainian_is_looked_for_in_english():
+    mediator = asked_role("хто був головним посередником у березні 2025?")
+    assert mediator is not None and mediator.search("Clara Farrugia, the mediator, said …")
+    assert not mediator.search("Oleh Marchuk, Kyiv's chief negotiator, called …")
+    assert asked_role("кто был посредником в марте?") is mediator
+    assert asked_role("кто переговорщик от США?").search("the U.S. negotiators")
+    assert asked_role("что сказал посредник?") is None  # not a "who" question
+    assert asked_role("who was the mediator?") is None  # English: its own words match
