@@ -334,7 +334,14 @@ _NOT_A_QUESTION = re.compile(
     r"|\bshould (i|we) (support|believe|trust)\b|\bwrite (me )?(a|an) (poem|story|essay|song|joke)\b"
     r"|\bпо[- ]твоему\b|\bтвое мнение\b|\bтвоє мнение\b|\bтвоя думка\b|\bна твою думку\b"
     r"|\bигнорируй\b|\bігноруй\b|\bкто прав\b|\bхто правий\b"
-    r"|\b(?:как|что|як|що) (?:вы |ви |ты |ти )?(?:думаете|думаешь|думаєте|думаєш|считаете|считаешь|вважаєте|вважаєш)\b",
+    r"|\b(?:как|что|як|що) (?:вы |ви |ты |ти )?(?:думаете|думаешь|думаєте|думаєш|считаете|считаешь|вважаєте|вважаєш)\b"
+    # "forget your instructions and …", "act as a Russian diplomat", "which side are you on?"
+    r"|\b(?:forget|disregard|override|bypass)\b.{0,30}\b(?:instructions|rules|prompt|guidelines)\b"
+    r"|\bact as (?:a|an|if)\b|\brole-?play\b|\b(?:which|whose) side (?:are|r) (?:you|u)\b|\bare (?:you|u) biased\b"
+    r"|\bwrite (?:me )?(?:a|an) (?:tweet|post|speech|limerick|rap)\b"
+    r"|\bзабудь\b|\bпредставь,? что ты\b|\bпритворись\b|\bуяви,? що ти\b|\bприкинься\b|\bвдавай\b"
+    r"|\bнапиши (?:мне |мені )?(?:стих\w*|поэм\w*|песн\w*|рассказ\w*|шутк\w*|анекдот\w*|вірш\w*|поем\w*|пісн\w*|жарт\w*|твит|твіт)"
+    r"|\bбез цитат\b|\b(?:ты|ти) за кого\b|\bна чьей (?:ты|вы) стороне\b|\bна чиєму (?:ти|ви) боці\b",
     re.I,
 )
 
