@@ -104,7 +104,13 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
     ),
     (
         Detail.PERSON,
-        re.compile(r"^\s*(who|whom)\b|\bwho (is|was|did|will|has|had)\b|\bкто\b|\bхто\b|\bкого\b", re.I),
+        # (after a lead-in too: "as things stand, who mediates?", "btw who leads the talks")
+        re.compile(
+            r"^\s*(?:(?:so|and|but|btw|ok|okay|then|anyway)\b[\s,]*)?(who|whom)\b|\bwho (is|was|did|will|has|had)\b"
+            r"|^(?:(?!\b(?:which|what|whose|where|when|how|why)\b)[^?])*?[,;:]\s*(?:who|whom)\b"
+            r"|\bкто\b|\bхто\b|\bкого\b",
+            re.I,
+        ),
     ),
 ]
 

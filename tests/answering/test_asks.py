@@ -418,3 +418,13 @@ def test_instructions_and_questions_about_the_bot_itself_are_not_questions(quest
 )
 def test_questions_about_sides_and_roles_in_the_talks_are_questions(question):
     assert not not_a_question(question)
+
+
+def test_who_after_a_lead_in_asks_for_a_person_and_a_relative_who_does_not():
+    for question in [
+        "as things stand, who mediates the talks?",
+        "btw who leads the talks",
+        "ok, who is the mediator",
+    ]:
+        assert asked_detail(question) is Detail.PERSON, question
+    assert asked_detail("Which pop star, who became famous overnight, sang at the final?") is None

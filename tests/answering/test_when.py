@@ -261,3 +261,26 @@ def test_by_a_month_in_the_russian_dative_is_that_month():
 )  # fmt: skip
 def test_what_they_will_decide_is_a_prediction(question):
     assert read_when(question, today="2025-12-01", language="ru").prediction
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what was eventually agreed?",
+        "how did it end up?",
+        "as things stand, who mediates?",
+        "where do things stand with the corridor?",
+        "что в итоге решили?",
+        "какие новости о переговорах в Варне?",
+        "що зрештою вирішили?",
+        "хто нині очолює делегацію?",
+    ],
+)
+def test_the_final_or_present_state_asks_for_the_latest(question):
+    assert read_when(question, today="2025-12-01", language="ru").recency, question
+
+
+def test_how_talks_ended_is_not_read_as_the_latest_nor_a_prediction():
+    # «Чем закончились переговоры в Москве?» asks the outcome of those talks (probe-32).
+    when = read_when("Чем закончились переговоры в Москве?", today="2025-12-01", language="ru")
+    assert not when.recency and not when.prediction
