@@ -26,7 +26,7 @@ class Detail(enum.Enum):
 # "what's the exact city", "which specific day", "what was the number": the words people put
 # between the question word and the thing asked for.
 _FILLER = (
-    r"(?:['’]s|\s+is|\s+was|\s+are|\s+were)?(?:\s+(?:the|a|an))?"
+    r"(?:['’]?s|\s+is|\s+was|\s+are|\s+were)?(?:\s+(?:the|a|an))?"
     r"(?:\s+(?:exact|specific|precise|actual|particular|real|same|final|total|overall))?\s+"
 )
 # "How much" asks for a sum when its own clause is about money ("how much did it cost", "how much
@@ -83,7 +83,9 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.TIME,
         # (not after a comma: "хто очолював команду, коли відкрилися переговори?" asks who)
         re.compile(
-            r"^\s*when\b|\bwhen (did|was|were|will|is|are|does|do)\b|(?<!,\s)\b(?:когда|коли)\b", re.I
+            r"^\s*when\b|\bwhen (did|was|were|will|is|are|does|do)\b|(?<!,\s)\b(?:когда|коли)\b"
+            r"|\b(?:know|idea|tell me|tell us|wonder|wondering|remind me|sure)\s+when\b",
+            re.I,
         ),
     ),
     (
@@ -106,7 +108,9 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
         Detail.PERSON,
         # (after a lead-in too: "as things stand, who mediates?", "btw who leads the talks")
         re.compile(
-            r"^\s*(?:(?:so|and|but|btw|ok|okay|then|anyway)\b[\s,]*)?(who|whom)\b|\bwho (is|was|did|will|has|had)\b"
+            r"^\s*(?:(?:so|and|but|btw|ok|okay|then|anyway)\b[\s,]*)?(who|whom|whos)\b|\bwho (is|was|did|will|has|had)\b"
+            # ("any idea who leads the talks?", "tell me who mediates")
+            r"|\b(?:know|idea|tell me|tell us|wonder|wondering|remind me|sure)\s+(?:who|whom)\b(?!\s+(?:to|this|that|it|else|we|i)\b)"
             r"|^(?:(?!\b(?:which|what|whose|where|when|how|why)\b)[^?])*?[,;:]\s*(?:who|whom)\b"
             r"|\bкто\b|\bхто\b|\bкого\b",
             re.I,

@@ -428,3 +428,15 @@ def test_who_after_a_lead_in_asks_for_a_person_and_a_relative_who_does_not():
     ]:
         assert asked_detail(question) is Detail.PERSON, question
     assert asked_detail("Which pop star, who became famous overnight, sang at the final?") is None
+
+
+def test_a_question_word_inside_chat_phrasing_still_asks_its_detail():
+    for question, detail in [
+        ("any idea who leads the talks?", Detail.PERSON),
+        ("anyone know who the mediator is?", Detail.PERSON),
+        ("whos leading ukraine's team", Detail.PERSON),
+        ("do you know when the corridor reopened?", Detail.TIME),
+        ("whats the date of the next round?", Detail.DATE),
+    ]:
+        assert asked_detail(question) is detail, question
+    assert asked_detail("not sure who to ask about this") is None
