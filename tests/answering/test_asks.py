@@ -252,7 +252,7 @@ def test_a_sum_of_money_needs_a_currency_not_just_a_number():
         "за сколько дней дошли?",
     ]:
         assert asked_detail(question) is Detail.NUMBER, question
-    assert asked_detail("какой процент бюджета уходит на оборону?") is None
+    assert asked_detail("какой процент бюджета уходит на оборону?") is Detail.NUMBER  # a share, not a sum
     assert asked_detail("what was the final score?") is Detail.NUMBER
     assert asked_detail("скок щас человек работает в компании?") is Detail.NUMBER
 
@@ -440,3 +440,18 @@ def test_a_question_word_inside_chat_phrasing_still_asks_its_detail():
     ]:
         assert asked_detail(question) is detail, question
     assert asked_detail("not sure who to ask about this") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "detail"),
+    [
+        ("яка сума збору?", Detail.MONEY),
+        ("який розмір зони?", Detail.NUMBER),
+        ("какой лимит тоннажа?", Detail.NUMBER),
+        ("какая сейчас ширина зоны?", Detail.NUMBER),
+        ("на какую дату назначен раунд?", Detail.DATE),
+        ("в якому місяці відкрили коридор?", Detail.DATE),
+    ],
+)
+def test_russian_and_ukrainian_ask_for_sums_measures_and_dates_by_their_nouns(question, detail):
+    assert asked_detail(question) is detail
