@@ -63,8 +63,11 @@ _ASKS: list[tuple[Detail, re.Pattern]] = [
     (
         Detail.NUMBER,
         re.compile(
-            rf"\bhow (many|much|long|big|large)\b|\bwhat{_FILLER}(number|percentage|share|amount|score|total|count"
+            rf"\bhow (many|much|long|big|large|wide|far|tall|heavy|deep)\b|\bwhat{_FILLER}(number|percentage|share|amount|score|total|count"
             r"|tally|figure|rate|age)\b|\bhow many\b"
+            # a measure: "what's the tonnage cap?", "what is the size limit for ships?"
+            rf"|\bwhat{_FILLER}(?:\w+\s+)?(?:size|limit|cap|width|length|height|depth|weight|distance|tonnage|radius"
+            r"|maximum|minimum)\b"
             # ("how did the number of X change", not "why did the number of ships drop?")
             r"|^(?!\s*(?:who|whom|when|where|why|did|does|do|has|have|is|are|was|were)\b).*?\bthe (?:number|count|tally) of\b"
             r"|\bсколько\b|\bскок\b|\bскока\b|\bскільки\b|\bкакое количество\b|\bяка кількість\b"
@@ -143,6 +146,14 @@ _MEASURE = re.compile(
     r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")-(?P<unit>" + "|".join(_UNITS.split()) + r")s?\b", re.I
 )
 _HOW_MANY = re.compile(r"\b(?:how many|(?:number|count|tally) of)\s+(?P<what>\w+(?:\s+\w+){0,2})", re.I)
+# A year is when, not how many: "the higher limit would bring back ships not seen since 2022" gives
+# no limit. (Only a year after a word of time or a month, not "2000 troops".)
+_YEAR = re.compile(
+    r"\b(?:since|in|by|until|from|before|after|of|through|early|late|mid|"
+    + "|".join(CALENDAR_WORDS[:24])  # the months and their abbreviations
+    + r")\s+(?:19|20)\d\d\b",
+    re.I,
+)
 _HOW_LONG = re.compile(r"\bhow (?:long|old|far)\b", re.I)  # (another part may ask for the measure)
 _MONEY = re.compile(
     r"[$€£¥₽₴]|\b(?:dollars?|euros?|pounds?|sterling|rubles?|roubles?|hryvnias?|yuan|yen|francs?|USD|EUR|GBP)\b",
@@ -294,7 +305,7 @@ def has_detail(
             sentence = _MEASURE.sub(
                 lambda m: m.group(0) if m.group("unit").lower() in asked_units else " ", sentence
             )
-        return bool(_NUMBER.search(sentence))
+        return bool(_NUMBER.search(_YEAR.sub(" ", sentence)))
     if detail is Detail.MONEY:
         return bool(_MONEY.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}
