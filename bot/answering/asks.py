@@ -146,14 +146,6 @@ _MEASURE = re.compile(
     r"\b(?:\d[\d.,]*|" + "|".join(_NUMBER_WORDS) + r")-(?P<unit>" + "|".join(_UNITS.split()) + r")s?\b", re.I
 )
 _HOW_MANY = re.compile(r"\b(?:how many|(?:number|count|tally) of)\s+(?P<what>\w+(?:\s+\w+){0,2})", re.I)
-# A year is when, not how many: "the higher limit would bring back ships not seen since 2022" gives
-# no limit. (Only a year after a word of time or a month, not "2000 troops".)
-_YEAR = re.compile(
-    r"\b(?:since|in|by|until|from|before|after|of|through|early|late|mid|"
-    + "|".join(CALENDAR_WORDS[:24])  # the months and their abbreviations
-    + r")\s+(?:19|20)\d\d\b",
-    re.I,
-)
 _HOW_LONG = re.compile(r"\bhow (?:long|old|far)\b", re.I)  # (another part may ask for the measure)
 _MONEY = re.compile(
     r"[$€£¥₽₴]|\b(?:dollars?|euros?|pounds?|sterling|rubles?|roubles?|hryvnias?|yuan|yen|francs?|USD|EUR|GBP)\b",
@@ -305,7 +297,7 @@ def has_detail(
             sentence = _MEASURE.sub(
                 lambda m: m.group(0) if m.group("unit").lower() in asked_units else " ", sentence
             )
-        return bool(_NUMBER.search(_YEAR.sub(" ", sentence)))
+        return bool(_NUMBER.search(sentence))
     if detail is Detail.MONEY:
         return bool(_MONEY.search(sentence))
     asked = {w.lower() for w in re.findall(r"\w+", question)}

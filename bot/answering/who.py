@@ -14,8 +14,7 @@ from anyascii import anyascii
 
 from bot.answering.about import without_dateline
 
-# Words written capitalised that name no one and no place: months (their 24 names and abbreviations
-# first), days, the calendar's others.
+# Words written capitalised that name no one and no place: days, months, the calendar's others.
 CALENDAR_WORDS = (
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec "

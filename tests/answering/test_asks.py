@@ -457,19 +457,10 @@ def test_russian_and_ukrainian_ask_for_sums_measures_and_dates_by_their_nouns(qu
     assert asked_detail(question) is detail
 
 
-def test_a_measure_asks_for_a_number_and_a_year_is_no_number():
+def test_a_measure_asks_for_a_number():
     for question in [
         "what's the tonnage cap?",
         "what is the size limit for ships?",
         "how wide is the safety zone?",
     ]:
         assert asked_detail(question) is Detail.NUMBER, question
-    question = "what is the size limit for ships now?"
-    # A year gives when, not how many: this sentence answered the size limit.
-    assert not has_detail(
-        "Savchuk said the higher limit would bring back ships that had not called at Odesa since 2022.",
-        Detail.NUMBER,
-        question,
-    )
-    assert has_detail("In October 2022 they agreed on 40,000 tonnes.", Detail.NUMBER, question)
-    assert has_detail("2000 troops were sent.", Detail.NUMBER, "how many troops were sent?")
