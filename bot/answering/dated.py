@@ -217,22 +217,29 @@ def _newest(answerer, articles: list[_Article], today: dt.date) -> list[_Article
     return sorted(close, key=lambda a: (a.day is not None, a.day or dt.date.min, a.quality), reverse=True)
 
 
-def _counting(question: str, articles: list[_Article]) -> list[_Article]:
-    """For "how many inspection vessels …?", the articles whose answer counts them, and for a
-    question following a kind of value ("the fee", «збір», "the venue"), those whose answer gives
-    one (all when none does): the newest report may count something else ("264 ships cleared")
-    or speak of the fee without a sum."""
-    stems, kind = counted(question), followed(question)
+def _value_test(question: str, articles: list[_Article]):
+    """The test a sentence passes when it gives the value a question follows: for "the number of
+    inspection vessels" a count of them ("three inspection vessels", not "112 ships had been
+    cleared" beside them), for "the fee" a sum, "the host city" a place, "the mediator" a person
+    (one the articles show acting). None when the question follows no such value."""
+    kind, stems = followed(question), counted(question)
     if stems:
-        return [a for a in articles if any(counts(c.text, stems) for c in _sentences(a.support))] or articles
+        return lambda text: counts(text, stems)
     if kind is None:
-        return articles
+        return None
     candidates = [c for a in articles for c in a.support.candidates]
     names = actors(c.text for c in candidates) if kind is Detail.PERSON else frozenset()
-    giving = [
-        a for a in articles if any(has_detail(c.text, kind, question, names) for c in _sentences(a.support))
-    ]
-    return giving or articles
+    return lambda text: has_detail(text, kind, question, names)
+
+
+def _counting(question: str, articles: list[_Article]) -> list[_Article]:
+    """For "how many inspection vessels …?", "the latest fee", the articles whose answer gives the
+    value followed (all when none does, or the question follows none): the newest report may
+    count something else ("264 ships cleared") or speak of the fee without a sum."""
+    gives = _value_test(question, articles)
+    if gives is None:
+        return articles
+    return [a for a in articles if any(gives(c.text) for c in _sentences(a.support))] or articles
 
 
 def _compose(question: str, chosen: list) -> Answer:
@@ -493,19 +500,11 @@ def _timeline(
 
 
 def _valued_lines(answerer, question: str, articles: list[_Article]) -> dict[str, object]:
-    """Per article, its likeliest sentence giving the kind of value a change question follows:
-    "how did the fee change?" a sum, "the host city" a place, "the mediator" a person, "the number
-    of inspection vessels" a count of them ("three inspection vessels", not "112 ships had been
-    cleared" beside them). Empty when the question names no such value."""
-    kind, stems = followed(question), counted(question)
-    if kind is None and not stems:
+    """Per article, its likeliest sentence giving the value a change question follows
+    (``_value_test``). Empty when the question follows no such value."""
+    gives = _value_test(question, articles)
+    if gives is None:
         return {}
-    candidates = [c for a in articles for c in a.support.candidates]
-    names = actors(c.text for c in candidates) if kind is Detail.PERSON else frozenset()
-
-    def gives(text: str) -> bool:
-        return counts(text, stems) if stems else has_detail(text, kind, question, names)
-
     floor = answerer.calibration.llm_threshold
     lines = {}
     for article in articles:
