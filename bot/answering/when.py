@@ -221,7 +221,7 @@ def _plausible(text: str, head: str = "") -> bool:
 # put months and periods in the locative, which dateparser does not read (it reads «січень 2025»,
 # «5 января», «минулого тижня»): such questions were read as the whole year or as no time at all.
 # They are given to dateparser as forms it reads.
-_LOCATIVE_MONTHS = dict(
+_MONTH_CASES = dict(
     zip(
         """январе феврале марте апреле мае июне июле августе сентябре октябре ноябре декабре
         січні лютому березні квітні травні червні липні серпні вересні жовтні листопаді грудні""".split(),
@@ -234,27 +234,28 @@ _LOCATIVE_MONTHS = dict(
         "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь".split(),
     )
 )
+_PERIOD_UNITS = (("неделе", "week"), ("месяце", "month"), ("году", "year"),
+                 ("тижні", "week"), ("місяці", "month"), ("році", "year"))  # fmt: skip
 _LOCATIVE_PERIODS = {
-    **{f"{this} {unit}": f"this {english}" for this in ("этой", "этом", "текущем", "цьому", "поточному")
-       for unit, english in (("неделе", "week"), ("месяце", "month"), ("году", "year"),
-                             ("тижні", "week"), ("місяці", "month"), ("році", "year"))},
-    **{f"{last} {unit}": f"last {english}" for last in ("прошлой", "прошлом", "минулому")
-       for unit, english in (("неделе", "week"), ("месяце", "month"), ("году", "year"),
-                             ("тижні", "week"), ("місяці", "month"), ("році", "year"))},
-}  # fmt: skip
-_FOR_DATEPARSER = _LOCATIVE_MONTHS | _LOCATIVE_PERIODS
-_LOCATIVE = re.compile(
+    f"{word} {unit}": f"{which} {english}"
+    for which, words in (("this", "этой этом текущем цьому поточному"), ("last", "прошлой прошлом минулому"))
+    for word in words.split()
+    for unit, english in _PERIOD_UNITS
+}
+_FOR_DATEPARSER = _MONTH_CASES | _LOCATIVE_PERIODS
+_UNREAD = re.compile(
     r"\b(?:" + "|".join(sorted(map(re.escape, _FOR_DATEPARSER), key=len, reverse=True)) + r")\b", re.I
 )
 
 
-def _nominative(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """``text`` with its locative months and periods in forms dateparser reads, and for each
-    character of the result the span of ``text`` it stands for (a replaced word's: the whole word)."""
+def _readable(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with the months and periods dateparser does not read (``_FOR_DATEPARSER``) in forms
+    it reads, and for each character of the result the span of ``text`` it stands for (a replaced
+    word's: the whole word)."""
     out: list[str] = []
     origin: list[tuple[int, int]] = []
     position = 0
-    for match in _LOCATIVE.finditer(text):
+    for match in _UNREAD.finditer(text):
         out.append(text[position : match.start()])
         origin += [(i, i + 1) for i in range(position, match.start())]
         word = _FOR_DATEPARSER[match.group(0).lower()]
@@ -271,7 +272,7 @@ def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[in
     ("June" + "2025" → "June 2025")."""
     from dateparser.search import search_dates
 
-    searched, origin = _nominative(question)
+    searched, origin = _readable(question)
     try:
         found = (
             search_dates(searched, languages=_languages(language, searched), settings=_settings(today)) or []
@@ -296,7 +297,7 @@ def _date_matches(question: str, today: dt.date, language: str) -> list[tuple[in
 
 
 def _period(text: str, today: dt.date, language: str) -> tuple[Period, str] | None:
-    core = _nominative(_PREPOSITIONS.sub("", text.strip()).strip(" ,.?"))[0]
+    core = _readable(_PREPOSITIONS.sub("", text.strip()).strip(" ,.?"))[0]
     try:
         data = _parser(tuple(_languages(language, core)), today).get_date_data(core)
     except Exception:  # dateparser raises on odd input: then it is no date
