@@ -205,7 +205,7 @@ class ExtractiveAnswerer:
         # much are they paying?"): a sentence with any of them may answer its part.
         details = asked_details(question, question_parts(question))
         names = actors(c.text for c in candidates) if Detail.PERSON in details else frozenset()
-        side = asked_side(question) if Detail.PERSON in details else None  # "who heads Kyiv's team?"
+        side = _leader_of(question, details)
         # Whoever the question asks the words of, outlets aside ("what did The Verge say" asks
         # what its article says).
         metadata = getattr(retriever, "metadata_index", None)
@@ -294,9 +294,7 @@ class ExtractiveAnswerer:
         sentence model does not weigh that: "Kyiv's technical team is headed by …" shares no word
         with "who was in charge of Ukraine's side at the Doha talks?", and the report's opening
         sentence, which shares them all, looked the likelier answer. [] for other questions."""
-        if asked_side(question) is None or Detail.PERSON not in asked_details(
-            question, question_parts(question)
-        ):
+        if _leader_of(question, asked_details(question, question_parts(question))) is None:
             return []
         topical = {c.doc for c in candidates if c.probability >= self.calibration.llm_threshold}
         usable = [c for c in candidates if c.has_detail and c.doc in topical]
@@ -403,6 +401,12 @@ def answer_from(context: Context, chosen: list[Candidate]) -> Answer:
 def top_sentences(context: Context, n: int) -> list[Candidate]:
     """The ``n`` candidates most likely to answer, whatever the thresholds (sources for a model)."""
     return sorted(context.candidates, key=lambda c: (-c.probability, c.rank))[:n]
+
+
+def _leader_of(question: str, details: set) -> int | None:
+    """The side of the war whose leader a "who" question asks for ("who heads Kyiv's team?"),
+    given the details it asks; None for another question."""
+    return asked_side(question) if Detail.PERSON in details else None
 
 
 def _hit_terms(question: str, hits: list[Hit]) -> list[str]:
